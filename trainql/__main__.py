@@ -1,0 +1,3 @@
+from trainql.cli import main
+
+main()

@@ -1,0 +1,90 @@
+"""The one Settings object. Nothing else in trainql reads the environment."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+DEFAULT_STATE_DIR = Path(".trainql")
+
+
+class Settings(BaseSettings):
+    """Configuration, read from `TRAINQL_*` environment variables (and a `.env` file)."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="TRAINQL_", env_file=".env", extra="ignore", validate_default=True
+    )
+
+    state_dir: Path = Field(
+        DEFAULT_STATE_DIR, description="Where the embedded database, data and models live."
+    )
+    database_url: str = Field(
+        "",
+        description="SQLAlchemy URL; default a SQLite file in the state directory. "
+        "postgresql://user@host/db uses psycopg 3.",
+    )
+    data_root: Path | None = Field(
+        None, description="Datasets are read from here (default <state_dir>/data)."
+    )
+    model_dir: Path | None = Field(
+        None, description="Fitted models are written here (default <state_dir>/models)."
+    )
+    admin_password: SecretStr | None = Field(
+        None, description="Password of the `admin` user created on first start (else random)."
+    )
+    cors_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="Comma-separated origins allowed by CORS."
+    )
+    log_level: str = Field("INFO", description="Python logging level.")
+    training_timeout_s: float = Field(
+        3600.0, gt=0, description="A training that runs longer is stopped and FAILED."
+    )
+    max_upload_mb: int = Field(100, gt=0, description="Largest accepted dataset upload.")
+    executor: str = Field("local", description="`local` (a process pool) or `dask://host:8786`.")
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [origin.strip() for origin in value.split(",") if origin.strip()]
+        return value
+
+    @field_validator("log_level")
+    @classmethod
+    def _known_level(cls, value: str) -> str:
+        level = value.upper()
+        if level not in {"CRITICAL", "ERROR", "WARNING", "INFO", "DEBUG"}:
+            raise ValueError("log_level must be one of CRITICAL, ERROR, WARNING, INFO, DEBUG")
+        return level
+
+    @model_validator(mode="after")
+    def _derive_paths(self) -> Settings:
+        if not self.database_url:
+            self.database_url = f"sqlite:///{(self.state_dir / 'trainql.db').as_posix()}"
+        if self.data_root is None:
+            self.data_root = self.state_dir / "data"
+        if self.model_dir is None:
+            self.model_dir = self.state_dir / "models"
+        return self
+
+    @property
+    def data_path(self) -> Path:
+        """The data root, resolved to an absolute path."""
+        assert self.data_root is not None
+        return self.data_root.resolve()
+
+    @property
+    def models_path(self) -> Path:
+        """The model directory, resolved to an absolute path."""
+        assert self.model_dir is not None
+        return self.model_dir.resolve()
+
+
+@lru_cache
+def get_settings() -> Settings:
+    """The process-wide settings, read once."""
+    return Settings()

@@ -1,0 +1,101 @@
+"""Domain objects: what leaves `db/` and what resolvers hand to the transports.
+
+Plain frozen dataclasses, so nothing above `db/` can lazily load or mutate an ORM row.
+"""
+
+from __future__ import annotations
+
+import enum
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+
+class Role(enum.StrEnum):
+    HR_STAFF = "HR_STAFF"
+    MANAGER = "MANAGER"
+
+
+class TrainingRunStatus(enum.StrEnum):
+    QUEUED = "QUEUED"
+    RUNNING = "RUNNING"
+    COMPLETED = "COMPLETED"
+    FAILED = "FAILED"
+
+    @property
+    def is_final(self) -> bool:
+        return self in (TrainingRunStatus.COMPLETED, TrainingRunStatus.FAILED)
+
+
+class DatasetTrainingStatus(enum.StrEnum):
+    TRAINED = "trained"
+    NOT_TRAINED = "not_trained"
+
+
+@dataclass(frozen=True, slots=True)
+class User:
+    id: int
+    username: str
+    roles: frozenset[Role]
+    is_active: bool = True
+
+    def has_any_role(self, roles: frozenset[Role]) -> bool:
+        return bool(self.roles & roles)
+
+
+@dataclass(frozen=True, slots=True)
+class Dataset:
+    id: uuid.UUID
+    name: str
+    owner_id: int | None
+    training_status: DatasetTrainingStatus
+    file_path: str
+    row_count: int | None
+    columns: list[str]
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class ClassMetrics:
+    accuracy: float
+    precision: float
+    recall: float
+    f1_score: float
+    support: int
+
+
+@dataclass(frozen=True, slots=True)
+class TrainingRun:
+    """One training run, with every field of the REST detail."""
+
+    id: int
+    run_date: datetime
+    model_version: str
+    status: TrainingRunStatus
+    dataset_path: str
+    test_split: float
+    random_state: int
+    target_column: str
+    n_estimators: int
+    hyperparameters: dict[str, Any]
+    notes: str
+    model_path: str | None = None
+    dataset_id: uuid.UUID | None = None
+    trained_by_id: int | None = None
+    trained_by_username: str | None = None
+    error_message: str | None = None
+    accuracy: float | None = None
+    precision: float | None = None
+    recall: float | None = None
+    f1_score: float | None = None
+    training_duration_seconds: float | None = None
+    total_samples: int | None = None
+    train_samples: int | None = None
+    test_samples: int | None = None
+    per_class_metrics: dict[str, ClassMetrics] = field(default_factory=dict)
+    features_used: list[str] = field(default_factory=list)
+    feature_importances: dict[str, float] = field(default_factory=dict)
+    confusion_matrix: dict[str, Any] | None = None
+    updated_at: datetime | None = None
