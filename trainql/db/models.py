@@ -1,0 +1,163 @@
+"""The tables. Alembic (db/migrations) owns the schema; these classes describe it."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlmodel import Field, SQLModel
+
+from trainql.db.types import UTCDateTime, utcnow
+
+# Deterministic constraint names, so migrations name what they create and can drop it again.
+SQLModel.metadata.naming_convention = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+RUN_STATUSES = ("QUEUED", "RUNNING", "COMPLETED", "FAILED")
+DATASET_TRAINING_STATUSES = ("not_trained", "trained")
+
+
+def _in(column: str, values: tuple[str, ...]) -> str:
+    return f"{column} IN ({', '.join(repr(v) for v in values)})"
+
+
+class UserRow(SQLModel, table=True):
+    __tablename__ = "users"
+
+    id: int | None = Field(default=None, primary_key=True)
+    username: str = Field(sa_column=sa.Column(sa.String(150), nullable=False, unique=True))
+    password_hash: str = Field(sa_column=sa.Column(sa.String(255), nullable=False))
+    roles: list[str] = Field(default_factory=list, sa_column=sa.Column(sa.JSON, nullable=False))
+    is_active: bool = Field(
+        default=True, sa_column=sa.Column(sa.Boolean, nullable=False, server_default=sa.true())
+    )
+    created_at: datetime = Field(
+        default_factory=utcnow, sa_column=sa.Column(UTCDateTime, nullable=False)
+    )
+
+
+class ApiTokenRow(SQLModel, table=True):
+    __tablename__ = "api_tokens"
+
+    id: int | None = Field(default=None, primary_key=True)
+    # SHA-256 hex digest of the token; the token itself is shown once and never stored.
+    digest: str = Field(sa_column=sa.Column(sa.String(64), nullable=False, unique=True))
+    user_id: int = Field(
+        sa_column=sa.Column(
+            sa.Integer, sa.ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True
+        )
+    )
+    created_at: datetime = Field(
+        default_factory=utcnow, sa_column=sa.Column(UTCDateTime, nullable=False)
+    )
+    last_used_at: datetime | None = Field(
+        default=None, sa_column=sa.Column(UTCDateTime, nullable=True)
+    )
+
+
+class DatasetRow(SQLModel, table=True):
+    __tablename__ = "datasets"
+    __table_args__ = (
+        sa.CheckConstraint(
+            _in("training_status", DATASET_TRAINING_STATUSES), name="training_status"
+        ),
+        sa.Index("ix_datasets_owner_created", "owner_id", "created_at", "id"),
+    )
+
+    id: uuid.UUID = Field(
+        default_factory=uuid.uuid4, sa_column=sa.Column(sa.Uuid, primary_key=True)
+    )
+    name: str = Field(sa_column=sa.Column(sa.String(255), nullable=False))
+    owner_id: int | None = Field(
+        default=None,
+        sa_column=sa.Column(sa.Integer, sa.ForeignKey("users.id", ondelete="CASCADE")),
+    )
+    training_status: str = Field(
+        default="not_trained",
+        sa_column=sa.Column(sa.String(16), nullable=False, server_default="not_trained"),
+    )
+    # Relative to the data root, e.g. datasets/<uuid>.csv.
+    file_path: str = Field(sa_column=sa.Column(sa.String(1024), nullable=False))
+    row_count: int | None = Field(default=None, sa_column=sa.Column(sa.Integer))
+    columns: list[str] = Field(default_factory=list, sa_column=sa.Column(sa.JSON, nullable=False))
+    created_at: datetime = Field(
+        default_factory=utcnow, sa_column=sa.Column(UTCDateTime, nullable=False)
+    )
+    updated_at: datetime = Field(
+        default_factory=utcnow, sa_column=sa.Column(UTCDateTime, nullable=False)
+    )
+
+
+class TrainingRunRow(SQLModel, table=True):
+    __tablename__ = "training_runs"
+    __table_args__ = (
+        sa.CheckConstraint(_in("status", RUN_STATUSES), name="status"),
+        sa.CheckConstraint("test_split >= 0.1 AND test_split <= 0.5", name="test_split"),
+        sa.CheckConstraint("n_estimators >= 1", name="n_estimators"),
+        # One index per list order and filter; each ends in id, the keyset tie-breaker.
+        sa.Index("ix_training_runs_run_date_id", "run_date", "id"),
+        sa.Index("ix_training_runs_accuracy_id", "accuracy", "id"),
+        sa.Index("ix_training_runs_f1_score_id", "f1_score", "id"),
+        sa.Index("ix_training_runs_status_run_date_id", "status", "run_date", "id"),
+        sa.Index("ix_training_runs_trained_by_run_date_id", "trained_by_id", "run_date", "id"),
+        sa.Index("ix_training_runs_dataset_run_date_id", "dataset_id", "run_date", "id"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    run_date: datetime = Field(
+        default_factory=utcnow, sa_column=sa.Column(UTCDateTime, nullable=False)
+    )
+    model_version: str = Field(sa_column=sa.Column(sa.String(64), nullable=False, unique=True))
+    model_path: str | None = Field(default=None, sa_column=sa.Column(sa.String(1024)))
+    dataset_path: str = Field(sa_column=sa.Column(sa.String(1024), nullable=False))
+    dataset_id: uuid.UUID | None = Field(
+        default=None,
+        sa_column=sa.Column(sa.Uuid, sa.ForeignKey("datasets.id", ondelete="SET NULL")),
+    )
+    status: str = Field(sa_column=sa.Column(sa.String(16), nullable=False))
+    error_message: str | None = Field(default=None, sa_column=sa.Column(sa.Text))
+    accuracy: float | None = Field(default=None, sa_column=sa.Column(sa.Float))
+    precision: float | None = Field(default=None, sa_column=sa.Column(sa.Float))
+    recall: float | None = Field(default=None, sa_column=sa.Column(sa.Float))
+    f1_score: float | None = Field(default=None, sa_column=sa.Column(sa.Float))
+    training_duration_seconds: float | None = Field(default=None, sa_column=sa.Column(sa.Float))
+    total_samples: int | None = Field(default=None, sa_column=sa.Column(sa.Integer))
+    train_samples: int | None = Field(default=None, sa_column=sa.Column(sa.Integer))
+    test_samples: int | None = Field(default=None, sa_column=sa.Column(sa.Integer))
+    test_split: float = Field(sa_column=sa.Column(sa.Float, nullable=False))
+    n_estimators: int = Field(sa_column=sa.Column(sa.Integer, nullable=False))
+    random_state: int = Field(
+        default=42, sa_column=sa.Column(sa.Integer, nullable=False, server_default="42")
+    )
+    target_column: str = Field(
+        default="future_need_level",
+        sa_column=sa.Column(sa.String(255), nullable=False, server_default="future_need_level"),
+    )
+    hyperparameters: dict[str, Any] = Field(
+        default_factory=dict, sa_column=sa.Column(sa.JSON, nullable=False)
+    )
+    per_class_metrics: dict[str, Any] = Field(
+        default_factory=dict, sa_column=sa.Column(sa.JSON, nullable=False)
+    )
+    features_used: list[str] = Field(
+        default_factory=list, sa_column=sa.Column(sa.JSON, nullable=False)
+    )
+    feature_importances: dict[str, float] = Field(
+        default_factory=dict, sa_column=sa.Column(sa.JSON, nullable=False)
+    )
+    confusion_matrix: dict[str, Any] | None = Field(default=None, sa_column=sa.Column(sa.JSON))
+    trained_by_id: int | None = Field(
+        default=None,
+        sa_column=sa.Column(sa.Integer, sa.ForeignKey("users.id", ondelete="SET NULL")),
+    )
+    notes: str = Field(default="", sa_column=sa.Column(sa.Text, nullable=False, server_default=""))
+    updated_at: datetime = Field(
+        default_factory=utcnow, sa_column=sa.Column(UTCDateTime, nullable=False)
+    )
