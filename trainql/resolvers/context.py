@@ -1,0 +1,41 @@
+"""What every resolver receives: settings, the database, and who is asking."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from trainql.config import Settings
+from trainql.db.engine import Database
+from trainql.domain import User
+
+
+@dataclass
+class Services:
+    """Process-wide services, built once by create_app() (or the CLI) and shared by requests."""
+
+    settings: Settings
+    db: Database
+    # Filled by later layers (the training executor, the APQ store, ...), keyed by name.
+    extras: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Context:
+    """One request's view: the services and the authenticated user (None when anonymous).
+
+    `loaders` holds per-request dataloaders, created on first use, so batching never leaks
+    across requests.
+    """
+
+    services: Services
+    user: User | None = None
+    loaders: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def settings(self) -> Settings:
+        return self.services.settings
+
+    @property
+    def db(self) -> Database:
+        return self.services.db
