@@ -1,0 +1,124 @@
+"""create_app(): FastAPI with the GraphQL router at /graphql and the legacy REST routes."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import JSONResponse
+from starlette.requests import HTTPConnection
+from strawberry.fastapi import GraphQLRouter
+from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
+
+from trainql import __version__
+from trainql.config import Settings, get_settings
+from trainql.db import migrate
+from trainql.db.engine import Database
+from trainql.resolvers.context import Services
+from trainql.rest_compat import auth as rest_auth
+from trainql.rest_compat.errors import install_error_handlers
+from trainql.schema import schema
+from trainql.schema.context import GraphQLContext, build_context
+
+logger = logging.getLogger("trainql")
+
+# Hooks later layers register to start and stop services that live as long as the app
+# (the training executor, the sweep of interrupted runs, ...). Each gets the Services.
+StartupHook = Callable[[Services], Awaitable[None]]
+STARTUP_HOOKS: list[StartupHook] = []
+SHUTDOWN_HOOKS: list[StartupHook] = []
+
+
+class StaleDatabaseError(RuntimeError):
+    pass
+
+
+def check_schema_revision(settings: Settings) -> None:
+    """Refuse to serve a database whose schema is not at our newest migration."""
+    current, head = migrate.current_revision(settings.database_url), migrate.head_revision()
+    if current != head:
+        raise StaleDatabaseError(
+            f"The database is at schema revision {current or 'none'}, this trainql needs "
+            f"{head}. Run `trainql migrate` (`trainql serve` does it on start)."
+        )
+
+
+def _cors(app: FastAPI, origins: list[str]) -> None:
+    if not origins:
+        return
+    wildcard = "*" in origins
+    app.add_middleware(
+        CORSMiddleware,
+        allow_origins=origins,
+        # Credentials with a wildcard origin would let any site act as the user.
+        allow_credentials=not wildcard,
+        allow_methods=["GET", "POST", "PATCH", "OPTIONS"],
+        allow_headers=[
+            "Authorization",
+            "Content-Type",
+            "Apollo-Require-Preflight",
+            "X-Apollo-Operation-Name",
+            "Apollo-Client-Name",
+            "Apollo-Client-Version",
+        ],
+    )
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """The ASGI application. Pass `settings` to override the environment (tests do)."""
+    settings = settings or get_settings()
+    services = Services(settings=settings, db=Database(settings.database_url))
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        check_schema_revision(settings)
+        for hook in STARTUP_HOOKS:
+            await hook(services)
+        try:
+            yield
+        finally:
+            for hook in reversed(SHUTDOWN_HOOKS):
+                await hook(services)
+            await services.db.dispose()
+
+    app = FastAPI(
+        title="trainql",
+        version=__version__,
+        lifespan=lifespan,
+        redirect_slashes=False,
+        docs_url="/api/docs",
+        redoc_url=None,
+        openapi_url="/api/openapi.json",
+    )
+    app.state.services = services
+    install_error_handlers(app)
+    _cors(app, settings.cors_origins)
+
+    async def graphql_context(connection: HTTPConnection) -> GraphQLContext:
+        return await build_context(services, connection)
+
+    graphql: GraphQLRouter[Any, None] = GraphQLRouter(
+        schema,
+        context_getter=graphql_context,
+        subscription_protocols=[GRAPHQL_TRANSPORT_WS_PROTOCOL],
+        graphql_ide="graphiql",
+        multipart_uploads_enabled=True,
+    )
+    app.include_router(graphql, prefix="/graphql")
+    app.include_router(rest_auth.router)
+
+    @app.get("/healthz", include_in_schema=False)
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/readyz", include_in_schema=False)
+    async def readyz() -> JSONResponse:
+        if await services.db.ping():
+            return JSONResponse({"status": "ready"})
+        return JSONResponse({"status": "database unreachable"}, status_code=503)
+
+    return app

@@ -1,0 +1,1 @@
+"""The legacy REST endpoints: parse the request, call one resolver, shape the old response."""

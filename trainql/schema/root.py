@@ -1,0 +1,17 @@
+"""Root Query / Mutation composed from the domain folders, and the schema object."""
+
+from __future__ import annotations
+
+from strawberry.tools import merge_types
+
+from trainql.schema.errors import ErrorMapping, TrainqlSchema
+from trainql.schema.users.mutations import UserMutations
+from trainql.schema.users.queries import UserQueries
+
+QUERY_TYPES: tuple[type, ...] = (UserQueries,)
+MUTATION_TYPES: tuple[type, ...] = (UserMutations,)
+
+Query = merge_types("Query", QUERY_TYPES)
+Mutation = merge_types("Mutation", MUTATION_TYPES)
+
+schema = TrainqlSchema(query=Query, mutation=Mutation, extensions=[ErrorMapping])

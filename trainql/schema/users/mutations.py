@@ -1,0 +1,19 @@
+from __future__ import annotations
+
+import strawberry
+from strawberry.types import Info
+
+from trainql.resolvers import auth
+from trainql.schema.context import GraphQLContext
+from trainql.schema.permissions import ctx_of
+from trainql.schema.users.types import AuthPayload, UserType
+
+
+@strawberry.type
+class UserMutations:
+    @strawberry.mutation(description="A new API token for valid credentials.")
+    async def obtain_token(
+        self, info: Info[GraphQLContext, None], username: str, password: str
+    ) -> AuthPayload:
+        result = await auth.obtain_token(ctx=ctx_of(info), username=username, password=password)
+        return AuthPayload(token=result.token, user=UserType.from_domain(result.user))

@@ -1,0 +1,49 @@
+"""Running under uvicorn: HTTP protocols that always set TCP_NODELAY.
+
+With --workers > 1 uvicorn has been seen leaving Nagle's algorithm on for accepted sockets,
+so small keep-alive responses wait ~40 ms for the client's delayed ACK (uvicorn #3149).
+Setting the option on every connection makes every serving mode behave the same.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+
+from uvicorn.protocols.http.h11_impl import H11Protocol
+
+try:  # httptools is in uvicorn[standard], but keep h11 working without it
+    from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+except ImportError:  # pragma: no cover
+    HttpToolsProtocol = None  # type: ignore[assignment,misc]
+
+
+def set_nodelay(transport: asyncio.BaseTransport) -> None:
+    sock = transport.get_extra_info("socket")
+    if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+
+class NoDelayH11Protocol(H11Protocol):
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        set_nodelay(transport)
+        super().connection_made(transport)
+
+
+if HttpToolsProtocol is not None:
+
+    class NoDelayHttpToolsProtocol(HttpToolsProtocol):
+        def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+            set_nodelay(transport)
+            super().connection_made(transport)
+
+    HTTP_PROTOCOL = "trainql.serving:NoDelayHttpToolsProtocol"
+else:  # pragma: no cover
+    HTTP_PROTOCOL = "trainql.serving:NoDelayH11Protocol"
+
+
+def app_factory() -> object:
+    """The app for `uvicorn --factory trainql.serving:app_factory` (what `serve` runs)."""
+    from trainql.app import create_app
+
+    return create_app()
