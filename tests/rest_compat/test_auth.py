@@ -1,0 +1,106 @@
+"""POST /api-token-auth/ and token authentication on the REST routes."""
+
+from __future__ import annotations
+
+import time
+
+import httpx
+import pytest
+
+from tests.factories import Factory, graphql
+
+ME = "{ me { username roles } }"
+
+
+async def test_login_with_json_returns_a_working_token(client: httpx.AsyncClient, factory: Factory):
+    # given
+    account = await factory.hr_staff("jane")
+    # when
+    response = await client.post(
+        "/api-token-auth/", json={"username": "jane", "password": account.password}
+    )
+    # then
+    assert response.status_code == 200
+    token = response.json()["token"]
+    assert len(token) == 40
+    body = await graphql(client, ME, headers={"Authorization": f"Token {token}"})
+    assert body["data"]["me"] == {"username": "jane", "roles": ["HR_STAFF"]}
+
+
+async def test_login_with_form_body_and_without_trailing_slash(
+    client: httpx.AsyncClient, factory: Factory
+):
+    account = await factory.manager("mo")
+    response = await client.post(
+        "/api-token-auth", data={"username": "mo", "password": account.password}
+    )
+    assert response.status_code == 200
+    assert set(response.json()) == {"token"}
+
+
+@pytest.mark.parametrize(
+    ("username", "password"), [("jane", "wrong-password"), ("nobody", "whatever-it-is")]
+)
+async def test_bad_credentials_are_400_non_field_errors(
+    client: httpx.AsyncClient, factory: Factory, username: str, password: str
+):
+    await factory.hr_staff("jane")
+    response = await client.post(
+        "/api-token-auth/", json={"username": username, "password": password}
+    )
+    assert response.status_code == 400
+    assert response.json() == {"non_field_errors": ["Unable to log in with provided credentials."]}
+
+
+async def test_missing_field_and_broken_json_are_400_never_422(client: httpx.AsyncClient):
+    missing = await client.post("/api-token-auth/", json={"username": "jane"})
+    assert missing.status_code == 400
+    assert missing.json()["errors"] == {"password": ["This field is required."]}
+
+    broken = await client.post(
+        "/api-token-auth/", content=b"{not json", headers={"content-type": "application/json"}
+    )
+    assert broken.status_code == 400
+    assert "not valid JSON" in broken.json()["detail"]
+
+
+@pytest.mark.parametrize(
+    "header",
+    ["Token 0000000000000000000000000000000000000000", "Bearer nope", "Token", "Basic abc"],
+)
+async def test_wrong_or_malformed_header_is_401_not_anonymous(
+    client: httpx.AsyncClient, factory: Factory, header: str
+):
+    account = await factory.hr_staff("jane")
+    response = await client.post(
+        "/api-token-auth/",
+        json={"username": "jane", "password": account.password},
+        headers={"Authorization": header},
+    )
+    assert response.status_code == 401
+    assert response.json()["detail"] in {
+        "Invalid token.",
+        "Invalid Authorization header. Use 'Token <token>' or 'Bearer <token>'.",
+    }
+
+
+async def test_unknown_user_costs_the_same_hash_check_as_a_wrong_password(
+    client: httpx.AsyncClient, factory: Factory
+):
+    # Without the dummy hash, an unknown user answers in ~1 ms against ~50 ms for a real
+    # argon2 check; the ratio tells the two designs apart without a fixed time budget.
+    await factory.hr_staff("jane")
+
+    async def cost(username: str) -> float:
+        samples = []
+        for _ in range(3):
+            started = time.perf_counter()
+            response = await client.post(
+                "/api-token-auth/", json={"username": username, "password": "not-it-at-all"}
+            )
+            samples.append(time.perf_counter() - started)
+            assert response.status_code == 400
+        return sorted(samples)[1]
+
+    wrong_password, unknown_user = await cost("jane"), await cost("ghost")
+    assert unknown_user > 0.4 * wrong_password
