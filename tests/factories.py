@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
 
-from trainql.domain import Role, User
+from trainql.db import training_runs as run_store
+from trainql.domain import ClassMetrics, Role, TrainingRun, TrainingRunStatus, User
 from trainql.resolvers.auth import issue_token
 from trainql.resolvers.context import Services
 from trainql.resolvers.users import create_user
@@ -49,6 +52,49 @@ class Factory:
 
     async def manager(self, username: str = "boss") -> Account:
         return await self.account(username, Role.MANAGER)
+
+    _versions = itertools.count(1)
+
+    async def training_run(self, **overrides: Any) -> TrainingRun:
+        """Insert a run row directly (no training), COMPLETED with plausible metrics."""
+        n = next(self._versions)
+        values: dict[str, Any] = {
+            "run_date": datetime(2025, 11, 27, 16, 30, tzinfo=UTC) + timedelta(minutes=n),
+            "model_version": f"v{n}",
+            "model_path": f"models/v{n}.joblib",
+            "dataset_path": "ml/data/future_skills_dataset.csv",
+            "status": TrainingRunStatus.COMPLETED.value,
+            "accuracy": 0.9,
+            "precision": 0.91,
+            "recall": 0.9,
+            "f1_score": 0.905,
+            "training_duration_seconds": 0.25,
+            "total_samples": 357,
+            "train_samples": 285,
+            "test_samples": 72,
+            "test_split": 0.2,
+            "n_estimators": 100,
+            "hyperparameters": {"n_estimators": 100, "max_depth": None, "min_samples_split": 2},
+            "per_class_metrics": {
+                "HIGH": vars_of(ClassMetrics(1.0, 1.0, 1.0, 1.0, 24)),
+                "MEDIUM": vars_of(ClassMetrics(0.979, 0.96, 0.979, 0.97, 48)),
+            },
+            "features_used": ["job_role_name", "trend_score"],
+            "feature_importances": {"trend_score": 0.7, "job_role_name": 0.3},
+            "confusion_matrix": {"labels": ["HIGH", "MEDIUM"], "matrix": [[24, 0], [1, 47]]},
+            "notes": "",
+        }
+        values.update(overrides)
+        async with self.services.db.session() as session:
+            run = await run_store.insert_training_run(session, **values)
+        async with self.services.db.session() as session:
+            found = await run_store.get_training_run(session, run_id=run.id)
+        assert found is not None
+        return found
+
+
+def vars_of(metrics: ClassMetrics) -> dict[str, Any]:
+    return {name: getattr(metrics, name) for name in metrics.__slots__}
 
 
 async def graphql(

@@ -20,6 +20,7 @@ from trainql.db import migrate
 from trainql.db.engine import Database
 from trainql.resolvers.context import Services
 from trainql.rest_compat import auth as rest_auth
+from trainql.rest_compat import training as rest_training
 from trainql.rest_compat.errors import install_error_handlers
 from trainql.schema import schema
 from trainql.schema.context import GraphQLContext, build_context
@@ -110,6 +111,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.include_router(graphql, prefix="/graphql")
     app.include_router(rest_auth.router)
+    app.include_router(rest_training.router)
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> dict[str, str]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 
+from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from trainql.db.models import DatasetRow
@@ -27,3 +28,10 @@ def dataset_to_domain(row: DatasetRow) -> Dataset:
 async def get_dataset(session: AsyncSession, *, dataset_id: uuid.UUID) -> Dataset | None:
     row = await session.get(DatasetRow, dataset_id)
     return None if row is None else dataset_to_domain(row)
+
+
+async def get_datasets_by_ids(
+    session: AsyncSession, ids: list[uuid.UUID]
+) -> dict[uuid.UUID, Dataset]:
+    rows = (await session.exec(select(DatasetRow).where(col(DatasetRow.id).in_(ids)))).all()
+    return {row.id: dataset_to_domain(row) for row in rows}

@@ -5,10 +5,11 @@ from __future__ import annotations
 from strawberry.tools import merge_types
 
 from trainql.schema.errors import ErrorMapping, TrainqlSchema
+from trainql.schema.training.queries import TrainingRunQueries
 from trainql.schema.users.mutations import UserMutations
 from trainql.schema.users.queries import UserQueries
 
-QUERY_TYPES: tuple[type, ...] = (UserQueries,)
+QUERY_TYPES: tuple[type, ...] = (UserQueries, TrainingRunQueries)
 MUTATION_TYPES: tuple[type, ...] = (UserMutations,)
 
 Query = merge_types("Query", QUERY_TYPES)

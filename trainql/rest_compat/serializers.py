@@ -1,0 +1,69 @@
+"""Domain objects to the legacy JSON shapes (field names and types of the old API)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from trainql.domain import TrainingRun
+
+
+def iso_utc(value: datetime) -> str:
+    """ISO-8601 in UTC with a Z, as the old API wrote timestamps."""
+    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def training_run_summary(run: TrainingRun) -> dict[str, Any]:
+    return {
+        "id": run.id,
+        "run_date": iso_utc(run.run_date),
+        "model_version": run.model_version,
+        "status": run.status.value,
+        "accuracy": run.accuracy,
+        "precision": run.precision,
+        "recall": run.recall,
+        "f1_score": run.f1_score,
+        "training_duration_seconds": run.training_duration_seconds,
+        "trained_by_username": run.trained_by_username,
+    }
+
+
+def training_run_detail(run: TrainingRun) -> dict[str, Any]:
+    return {
+        "id": run.id,
+        "run_date": iso_utc(run.run_date),
+        "model_version": run.model_version,
+        "model_path": run.model_path,
+        "dataset_path": run.dataset_path,
+        "status": run.status.value,
+        "error_message": run.error_message,
+        "accuracy": run.accuracy,
+        "precision": run.precision,
+        "recall": run.recall,
+        "f1_score": run.f1_score,
+        "total_samples": run.total_samples,
+        "train_samples": run.train_samples,
+        "test_samples": run.test_samples,
+        "test_split": run.test_split,
+        "n_estimators": run.n_estimators,
+        "random_state": run.random_state,
+        "hyperparameters": dict(run.hyperparameters),
+        "training_duration_seconds": run.training_duration_seconds,
+        "per_class_metrics": {
+            label: {
+                "accuracy": m.accuracy,
+                "precision": m.precision,
+                "recall": m.recall,
+                "f1_score": m.f1_score,
+                "support": m.support,
+            }
+            for label, m in run.per_class_metrics.items()
+        },
+        "features_used": list(run.features_used),
+        "feature_importances": dict(run.feature_importances),
+        "confusion_matrix": run.confusion_matrix,
+        "trained_by_username": run.trained_by_username,
+        "notes": run.notes,
+        "target_column": run.target_column,
+        "dataset_id": str(run.dataset_id) if run.dataset_id else None,
+    }
