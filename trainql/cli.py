@@ -6,7 +6,7 @@ import enum
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import anyio
 import typer
@@ -17,8 +17,10 @@ from trainql.db.engine import Database
 from trainql.domain import Role
 from trainql.errors import TrainqlError
 from trainql.logs import configure_logging
-from trainql.resolvers import training as training_ops
 from trainql.resolvers import users as user_ops
+
+if TYPE_CHECKING:
+    from trainql.resolvers.training import TrainModelResult
 
 app = typer.Typer(
     name="trainql",
@@ -110,6 +112,8 @@ def serve(
     # Here, before any worker starts, nothing of ours can be training: runs still QUEUED or
     # RUNNING were left by a process that died. (In the app's startup, one worker would
     # fail the runs another worker is training.)
+    from trainql.resolvers import training as training_ops
+
     interrupted = run_with_db(settings, lambda db: training_ops.fail_interrupted_runs(db=db))
     if interrupted:
         typer.echo(f"Marked {len(interrupted)} interrupted training run(s) FAILED.")
@@ -220,6 +224,7 @@ def train(
     from rich.console import Console
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
+    from trainql.resolvers import training as training_ops
     from trainql.resolvers.context import Context, Services
 
     settings = get_settings()
@@ -248,7 +253,7 @@ def train(
         request["hyperparameters"] = hyperparameters
     console = Console()
 
-    async def operation(db: Database) -> training_ops.TrainModelResult:
+    async def operation(db: Database) -> TrainModelResult:
         services = Services(settings=settings, db=db)
         found = await user_ops.get_user(db=db, username=user)
         await training_ops.start_training(services)
@@ -273,7 +278,7 @@ def train(
         raise typer.Exit(code=1)
 
 
-def print_run(console: Any, result: training_ops.TrainModelResult) -> None:
+def print_run(console: Any, result: TrainModelResult) -> None:
     """The run's outcome and metrics as tables."""
     from rich.table import Table
 

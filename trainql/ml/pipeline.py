@@ -10,7 +10,8 @@ from sklearn.impute import SimpleImputer
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OrdinalEncoder
 
-RANDOM_STATE = 42
+from trainql.ml.jobs import RANDOM_STATE
+
 # Codes for categories the encoder never saw in the training split, and for missing values.
 UNKNOWN_CATEGORY = -1
 MISSING_CATEGORY = -2

@@ -1,14 +1,8 @@
-"""One training: load, split, fit, evaluate, save. Pure: no HTTP, no database.
-
-`run_training_job` is what the executor runs in a worker process; its argument and result
-are small picklable dataclasses (the fitted model is written to disk, never sent back).
-"""
+"""One training: load, split, fit, evaluate, save. Pure: no HTTP, no database."""
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -18,43 +12,8 @@ from sklearn.model_selection import train_test_split
 
 from trainql.domain import ClassMetrics
 from trainql.ml import loading, model_store
-from trainql.ml.pipeline import RANDOM_STATE, build_pipeline, split_feature_kinds
-
-
-@dataclass(frozen=True, slots=True)
-class TrainingJob:
-    """Everything a worker needs to train one model."""
-
-    dataset_path: Path
-    dataset_display: str
-    target_column: str
-    test_split: float
-    n_estimators: int
-    max_depth: int | None
-    min_samples_split: int
-    model_path: Path | None = None
-    random_state: int = RANDOM_STATE
-    n_jobs: int = -1
-
-
-@dataclass(frozen=True, slots=True)
-class TrainingResult:
-    """Test-split metrics of a fitted model, and where it was saved."""
-
-    accuracy: float
-    precision: float
-    recall: float
-    f1_score: float
-    per_class_metrics: dict[str, ClassMetrics]
-    features_used: list[str]
-    feature_importances: dict[str, float]
-    confusion_matrix: dict[str, Any]
-    total_samples: int
-    train_samples: int
-    test_samples: int
-    training_duration_seconds: float
-    model_path: Path | None = None
-    timings: dict[str, float] = field(default_factory=dict)
+from trainql.ml.jobs import TrainingJob, TrainingResult
+from trainql.ml.pipeline import build_pipeline, split_feature_kinds
 
 
 def evaluate(y_true: pd.Series, y_pred: np.ndarray[Any, Any], labels: list[str]) -> dict[str, Any]:
@@ -150,8 +109,3 @@ def train(job: TrainingJob) -> TrainingResult:
             "save_seconds": time.perf_counter() - started - duration,
         },
     )
-
-
-def run_training_job(job: TrainingJob) -> TrainingResult:
-    """The executor's entry point (a module-level function, so workers can unpickle it)."""
-    return train(job)
