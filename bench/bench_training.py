@@ -75,13 +75,12 @@ def status_kb(pid: int, key: str) -> int:
 
 
 class PeakSampler(threading.Thread):
-    """Samples the peak RSS (VmHWM) of the server's descendants that appear while running,
-    leaving out those alive at the start (the fork server)."""
+    """Samples the peak RSS (VmHWM) of the server's descendant processes (the fork server,
+    idle workers and the training worker: the training worker is the largest)."""
 
     def __init__(self, server_pid: int) -> None:
         super().__init__(daemon=True)
         self.server_pid = server_pid
-        self.ignore = set(descendants(server_pid))
         self.peak_kb = 0
         self.server_peak_kb = 0
         self.stop = threading.Event()
@@ -89,8 +88,7 @@ class PeakSampler(threading.Thread):
     def run(self) -> None:
         while not self.stop.is_set():
             for pid in descendants(self.server_pid):
-                if pid not in self.ignore:
-                    self.peak_kb = max(self.peak_kb, status_kb(pid, "VmHWM"))
+                self.peak_kb = max(self.peak_kb, status_kb(pid, "VmHWM"))
             self.server_peak_kb = max(self.server_peak_kb, status_kb(self.server_pid, "VmHWM"))
             time.sleep(0.02)
 

@@ -8,8 +8,10 @@ import asyncio
 import contextlib
 import logging
 import math
+import os
 import re
 import shutil
+import tempfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -242,9 +244,11 @@ def install_default_dataset(data_root: Path) -> Path:
     target = data_root / DEFAULT_DATASET_PATH
     if not target.exists():
         target.parent.mkdir(parents=True, exist_ok=True)
-        partial = target.with_name(f".{target.name}.partial")
+        # A private temporary name: several uvicorn workers may start at once.
+        fd, partial = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
+        os.close(fd)
         shutil.copyfile(default_dataset_source(), partial)
-        partial.replace(target)
+        os.replace(partial, target)
     return target
 
 
