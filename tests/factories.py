@@ -114,3 +114,20 @@ async def graphql(
 
 def error_codes(body: dict[str, Any]) -> list[str]:
     return [e.get("extensions", {}).get("code") for e in body.get("errors") or []]
+
+
+async def training_run_count(services: Services) -> int:
+    """How many run rows exist (to show a rejected request recorded nothing)."""
+    from sqlalchemy import func
+    from sqlmodel import select
+
+    from trainql.db.models import TrainingRunRow
+
+    async with services.db.session() as session:
+        return int((await session.exec(select(func.count()).select_from(TrainingRunRow))).one())
+
+
+def model_files(services: Services) -> list[str]:
+    """Every file in the model directory, temporary ones included."""
+    root = services.settings.models_path
+    return sorted(p.name for p in root.iterdir()) if root.exists() else []

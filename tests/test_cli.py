@@ -138,3 +138,86 @@ def test_schema_prints_sdl_that_builds():
     built = build_schema(result.stdout)
     assert built.query_type is not None
     assert "me" in built.query_type.fields
+
+
+def test_dataset_generate_writes_the_requested_rows(tmp_path: Path):
+    out = tmp_path / "gen" / "skills.csv"
+    result = runner.invoke(app, ["dataset", "generate", "--rows", "1000", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert f"wrote 1000 rows to {out}" in result.output
+    lines = out.read_text().splitlines()
+    assert len(lines) == 1001
+    assert lines[0].endswith(",future_need_level")
+
+
+def test_train_runs_as_the_given_user_and_prints_the_metrics(
+    empty_database_url: str, tmp_path: Path
+):
+    # given
+    env = _cli_env(empty_database_url, tmp_path)
+    assert _run(env, "migrate").returncode == 0
+    created = _run(
+        env, "users", "create", "trainer", "--role", "hr_staff", "--password", "pw123456"
+    )
+    assert created.returncode == 0, created.stderr
+    # when
+    trained = _run(
+        env, "train", "--user", "trainer", "--n-estimators", "10", "--model-version", "cli1"
+    )
+    # then
+    assert trained.returncode == 0, trained.stderr
+    out = trained.stdout
+    assert "model_version cli1  COMPLETED" in out
+    assert "Training completed successfully in" in out
+    for word in ("accuracy", "precision", "recall", "f1_score", "HIGH", "MEDIUM", "LOW"):
+        assert word in out
+    assert (tmp_path / "state" / "models" / "cli1.joblib").exists()
+    # and the same validation as the API
+    again = _run(env, "train", "--user", "trainer", "--n-estimators", "0")
+    assert again.returncode == 1
+    assert "n_estimators: Must be an integer from 1 to 1000; got 0." in again.stderr
+    manager = _run(env, "users", "create", "boss", "--role", "manager", "--password", "pw123456")
+    assert manager.returncode == 0
+    refused = _run(env, "train", "--user", "boss")
+    assert refused.returncode == 1
+    assert "Required role: HR_STAFF" in refused.stderr
+
+
+@pytest.mark.slow
+def test_serve_fails_runs_a_dead_process_left_running(empty_database_url: str, tmp_path: Path):
+    # given: a run recorded RUNNING by a process that is gone
+    env = _cli_env(empty_database_url, tmp_path)
+    assert _run(env, "migrate").returncode == 0
+    assert (
+        _run(
+            env, "users", "create", "hr", "--role", "hr_staff", "--password", "pw123456"
+        ).returncode
+        == 0
+    )
+    import sqlalchemy as sa
+
+    from trainql.db.engine import sync_url
+
+    engine = sa.create_engine(sync_url(empty_database_url))
+    with engine.begin() as conn:
+        conn.execute(
+            sa.text(
+                "INSERT INTO training_runs (run_date, model_version, dataset_path, status, "
+                "test_split, n_estimators, random_state, target_column, hyperparameters, "
+                "per_class_metrics, features_used, feature_importances, notes, updated_at) "
+                "VALUES (CURRENT_TIMESTAMP, 'ghost', 'x.csv', 'RUNNING', 0.2, 10, 42, 'y', "
+                "'{}', '{}', '[]', '{}', '', CURRENT_TIMESTAMP)"
+            )
+        )
+    # when
+    with live_server(env, log_path=tmp_path / "serve.log") as server:
+        output = server.output()
+    # then
+    assert "Marked 1 interrupted training run(s) FAILED." in output
+    with engine.connect() as conn:
+        status, message = conn.execute(
+            sa.text("SELECT status, error_message FROM training_runs")
+        ).one()
+    engine.dispose()
+    assert status == "FAILED"
+    assert message.startswith("interrupted")

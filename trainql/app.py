@@ -18,6 +18,7 @@ from trainql import __version__
 from trainql.config import Settings, get_settings
 from trainql.db import migrate
 from trainql.db.engine import Database
+from trainql.resolvers import training
 from trainql.resolvers.context import Services
 from trainql.rest_compat import auth as rest_auth
 from trainql.rest_compat import training as rest_training
@@ -32,6 +33,8 @@ logger = logging.getLogger("trainql")
 StartupHook = Callable[[Services], Awaitable[None]]
 STARTUP_HOOKS: list[StartupHook] = []
 SHUTDOWN_HOOKS: list[StartupHook] = []
+STARTUP_HOOKS.append(training.start_training)
+SHUTDOWN_HOOKS.append(training.stop_training)
 
 
 class StaleDatabaseError(RuntimeError):

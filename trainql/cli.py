@@ -5,7 +5,8 @@ from __future__ import annotations
 import enum
 import sys
 from collections.abc import Awaitable, Callable
-from typing import Annotated, TypeVar
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import anyio
 import typer
@@ -18,6 +19,9 @@ from trainql.errors import TrainqlError
 from trainql.logs import configure_logging
 from trainql.resolvers import users as user_ops
 
+if TYPE_CHECKING:
+    from trainql.resolvers.training import TrainModelResult
+
 app = typer.Typer(
     name="trainql",
     help="Train classification models on CSV datasets and keep the record of every run.",
@@ -26,6 +30,8 @@ app = typer.Typer(
 )
 users_app = typer.Typer(help="Manage users.", no_args_is_help=True)
 app.add_typer(users_app, name="users")
+dataset_app = typer.Typer(help="Datasets.", no_args_is_help=True)
+app.add_typer(dataset_app, name="dataset")
 
 T = TypeVar("T")
 
@@ -103,6 +109,14 @@ def serve(
             typer.echo(f"  password: {boot.password}")
         typer.echo(f"  token:    {boot.token}")
         typer.echo("  Shown once: keep them somewhere safe.")
+    # Here, before any worker starts, nothing of ours can be training: runs still QUEUED or
+    # RUNNING were left by a process that died. (In the app's startup, one worker would
+    # fail the runs another worker is training.)
+    from trainql.resolvers import training as training_ops
+
+    interrupted = run_with_db(settings, lambda db: training_ops.fail_interrupted_runs(db=db))
+    if interrupted:
+        typer.echo(f"Marked {len(interrupted)} interrupted training run(s) FAILED.")
     uvicorn.run(
         "trainql.serving:app_factory",
         factory=True,
@@ -176,6 +190,121 @@ def users_set_password(
         settings, lambda db: user_ops.set_password(db=db, username=username, password=secret)
     )
     typer.echo(f"password of {username!r} changed")
+
+
+@dataset_app.command("generate")
+def dataset_generate(
+    out: Annotated[Path, typer.Option("--out", help="CSV file to write.")],
+    rows: Annotated[int, typer.Option("--rows", min=3, help="Number of rows.")] = 357,
+    seed: Annotated[int, typer.Option(help="Random seed; the same seed, the same file.")] = 42,
+) -> None:
+    """Write a synthetic HR future-skills dataset (the default dataset's columns)."""
+    from trainql.ml.generator import write_future_skills_csv
+
+    written = write_future_skills_csv(out, rows, seed=seed)
+    typer.echo(f"wrote {written} rows to {out}")
+
+
+@app.command()
+def train(
+    *,
+    dataset: Annotated[
+        str | None, typer.Option(help="CSV path relative to the data root (default dataset).")
+    ] = None,
+    target_column: Annotated[str | None, typer.Option(help="The column to predict.")] = None,
+    test_split: Annotated[float | None, typer.Option(help="0.1 to 0.5; default 0.2.")] = None,
+    n_estimators: Annotated[int | None, typer.Option(help="1 to 1000; default 100.")] = None,
+    max_depth: Annotated[int | None, typer.Option(help="1 to 100; default unlimited.")] = None,
+    min_samples_split: Annotated[int | None, typer.Option(help="2 or more; default 2.")] = None,
+    model_version: Annotated[str | None, typer.Option(help="Default api_v<timestamp>.")] = None,
+    notes: Annotated[str | None, typer.Option(help="Free text kept with the run.")] = None,
+    user: Annotated[str, typer.Option(help="Train as this HR_STAFF user.")] = "admin",
+) -> None:
+    """Train a model exactly as trainModel does, as the given user, and print its metrics."""
+    from rich.console import Console
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    from trainql.resolvers import training as training_ops
+    from trainql.resolvers.context import Context, Services
+
+    settings = get_settings()
+    configure_logging("WARNING")
+    request: dict[str, object] = {
+        name: value
+        for name, value in (
+            ("dataset_path", dataset),
+            ("target_column", target_column),
+            ("test_split", test_split),
+            ("model_version", model_version),
+            ("notes", notes),
+        )
+        if value is not None
+    }
+    hyperparameters = {
+        name: value
+        for name, value in (
+            ("n_estimators", n_estimators),
+            ("max_depth", max_depth),
+            ("min_samples_split", min_samples_split),
+        )
+        if value is not None
+    }
+    if hyperparameters:
+        request["hyperparameters"] = hyperparameters
+    console = Console()
+
+    async def operation(db: Database) -> TrainModelResult:
+        services = Services(settings=settings, db=db)
+        found = await user_ops.get_user(db=db, username=user)
+        await training_ops.start_training(services)
+        try:
+            with Progress(
+                SpinnerColumn(),
+                TextColumn("{task.description}"),
+                TimeElapsedColumn(),
+                console=console,
+                transient=True,
+            ) as progress:
+                progress.add_task(f"Training as {user!r}", total=None)
+                return await training_ops.train_model(
+                    ctx=Context(services=services, user=found), request=request
+                )
+        finally:
+            await training_ops.stop_training(services)
+
+    result = run_with_db(settings, operation)
+    print_run(console, result)
+    if result.run.status != "COMPLETED":
+        raise typer.Exit(code=1)
+
+
+def print_run(console: Any, result: TrainModelResult) -> None:
+    """The run's outcome and metrics as tables."""
+    from rich.table import Table
+
+    run = result.run
+    console.print(f"run {run.id}  model_version {run.model_version}  {run.status}")
+    console.print(result.message)
+    if run.status != "COMPLETED":
+        return
+    summary = Table("metric", "value", title="Test split")
+    for name in ("accuracy", "precision", "recall", "f1_score"):
+        summary.add_row(name, f"{getattr(run, name):.4f}")
+    summary.add_row("samples (train / test)", f"{run.train_samples} / {run.test_samples}")
+    summary.add_row("duration", f"{run.training_duration_seconds:.2f}s")
+    console.print(summary)
+    per_class = Table("class", "accuracy", "precision", "recall", "f1", "support")
+    for label, m in run.per_class_metrics.items():
+        per_class.add_row(
+            label,
+            f"{m.accuracy:.4f}",
+            f"{m.precision:.4f}",
+            f"{m.recall:.4f}",
+            f"{m.f1_score:.4f}",
+            str(m.support),
+        )
+    console.print(per_class)
+    console.print(f"model: {run.model_path}")
 
 
 def main() -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy import update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -84,3 +85,34 @@ async def update_training_run(session: AsyncSession, *, run_id: int, **values: A
     row.updated_at = utcnow()
     session.add(row)
     await session.flush()
+
+
+async def model_version_exists(session: AsyncSession, *, model_version: str) -> bool:
+    found = await session.exec(
+        select(TrainingRunRow.id).where(col(TrainingRunRow.model_version) == model_version)
+    )
+    return found.first() is not None
+
+
+async def fail_unfinished_runs(session: AsyncSession, *, error_message: str) -> list[int]:
+    """Mark every QUEUED or RUNNING run FAILED with `error_message`; returns their ids."""
+    unfinished = (TrainingRunStatus.QUEUED.value, TrainingRunStatus.RUNNING.value)
+    ids = list(
+        (
+            await session.exec(
+                select(TrainingRunRow.id).where(col(TrainingRunRow.status).in_(unfinished))
+            )
+        ).all()
+    )
+    if ids:
+        await session.exec(
+            update(TrainingRunRow)
+            .where(col(TrainingRunRow.id).in_(ids))
+            .where(col(TrainingRunRow.status).in_(unfinished))
+            .values(
+                status=TrainingRunStatus.FAILED.value,
+                error_message=error_message,
+                updated_at=utcnow(),
+            )
+        )
+    return [i for i in ids if i is not None]

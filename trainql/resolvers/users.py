@@ -97,3 +97,12 @@ async def bootstrap_admin(*, db: Database, password: str | None) -> AdminBootstr
         raise
     token = await issue_token(db, admin)
     return AdminBootstrap(password=chosen, token=token, password_generated=generated)
+
+
+async def get_user(*, db: Database, username: str) -> User:
+    """The user named `username`; NotFound when there is none."""
+    async with db.session() as session:
+        found = await user_store.get_user_with_hash(session, username=username)
+    if found is None:
+        raise NotFound(f"No user named {username!r}.")
+    return found[0]

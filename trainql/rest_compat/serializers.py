@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from trainql.domain import TrainingRun
+from trainql.domain import TrainingRun, TrainingRunStatus
 
 
 def iso_utc(value: datetime) -> str:
@@ -67,3 +67,22 @@ def training_run_detail(run: TrainingRun) -> dict[str, Any]:
         "target_column": run.target_column,
         "dataset_id": str(run.dataset_id) if run.dataset_id else None,
     }
+
+
+def train_response(run: TrainingRun, message: str) -> dict[str, Any]:
+    """POST /api/training/train/: 201 with the metrics, or 202 for a queued run."""
+    body: dict[str, Any] = {
+        "training_run_id": run.id,
+        "status": run.status.value,
+        "message": message,
+    }
+    if run.status == TrainingRunStatus.COMPLETED:
+        body["model_version"] = run.model_version
+        body["metrics"] = {
+            "accuracy": run.accuracy,
+            "precision": run.precision,
+            "recall": run.recall,
+            "f1_score": run.f1_score,
+            "training_duration_seconds": run.training_duration_seconds,
+        }
+    return body

@@ -5,12 +5,13 @@ from __future__ import annotations
 from strawberry.tools import merge_types
 
 from trainql.schema.errors import ErrorMapping, TrainqlSchema
+from trainql.schema.training.mutations import TrainingMutations
 from trainql.schema.training.queries import TrainingRunQueries
 from trainql.schema.users.mutations import UserMutations
 from trainql.schema.users.queries import UserQueries
 
 QUERY_TYPES: tuple[type, ...] = (UserQueries, TrainingRunQueries)
-MUTATION_TYPES: tuple[type, ...] = (UserMutations,)
+MUTATION_TYPES: tuple[type, ...] = (UserMutations, TrainingMutations)
 
 Query = merge_types("Query", QUERY_TYPES)
 Mutation = merge_types("Mutation", MUTATION_TYPES)

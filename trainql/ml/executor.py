@@ -1,0 +1,137 @@
+"""Where trainings run: never on the event loop.
+
+`TrainingExecutor` is the interface (a dask-backed one can be added beside `LocalExecutor`).
+`LocalExecutor` runs one training at a time in a worker process: each training uses every
+core already (n_jobs=-1), so running two at once would only make both slower.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import multiprocessing
+import os
+from collections.abc import Awaitable, Callable
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from typing import Protocol, TypeVar
+
+A = TypeVar("A")
+R = TypeVar("R")
+
+# Imported once by the fork server, so every worker starts with scikit-learn loaded.
+PRELOAD = ["trainql.ml.training"]
+# Trainings are batch work: a lower priority keeps the API answering quickly while one runs
+# (it changes nothing when the machine is otherwise idle).
+WORKER_NICENESS = 10
+
+
+class TrainingTimeout(Exception):
+    """The training ran longer than allowed and its worker was stopped."""
+
+
+class WorkerDied(Exception):
+    """The worker process ended without a result (killed, out of memory, ...)."""
+
+
+class TrainingExecutor(Protocol):
+    async def run(
+        self,
+        fn: Callable[[A], R],
+        arg: A,
+        *,
+        time_limit: float,
+        on_start: Callable[[], Awaitable[None]] | None = None,
+    ) -> R:
+        """Run `fn(arg)` away from the event loop; `on_start` is awaited when it begins.
+
+        Raises TrainingTimeout after `time_limit` seconds of running, WorkerDied when the
+        worker is lost, and whatever `fn` raises.
+        """
+        ...
+
+    async def shutdown(self) -> None:
+        """Stop the workers (a training in progress is abandoned)."""
+        ...
+
+
+def _lower_priority() -> None:
+    with contextlib.suppress(OSError):
+        os.nice(WORKER_NICENESS)
+
+
+class LocalExecutor:
+    """A process pool on this machine, one training at a time, created on first use."""
+
+    def __init__(self) -> None:
+        self._pool: ProcessPoolExecutor | None = None
+        self._slot = asyncio.Lock()
+
+    def _ensure_pool(self) -> ProcessPoolExecutor:
+        if self._pool is None:
+            # forkserver, not fork: forking a process that runs an event loop and database
+            # connections copies them into the child. The server preloads scikit-learn, so a
+            # fresh worker per training (max_tasks_per_child=1) starts quickly and hands its
+            # memory back to the system when the training ends.
+            context = multiprocessing.get_context("forkserver")
+            context.set_forkserver_preload(PRELOAD)
+            self._pool = ProcessPoolExecutor(
+                max_workers=1,
+                mp_context=context,
+                initializer=_lower_priority,
+                max_tasks_per_child=1,
+            )
+        return self._pool
+
+    def _kill_pool(self) -> None:
+        pool, self._pool = self._pool, None
+        if pool is None:
+            return
+        # A running task cannot be cancelled: stop its process, and start a new pool next time.
+        for process in list(getattr(pool, "_processes", {}).values()):
+            with contextlib.suppress(OSError, AttributeError):
+                process.kill()
+        pool.shutdown(wait=False, cancel_futures=True)
+
+    async def run(
+        self,
+        fn: Callable[[A], R],
+        arg: A,
+        *,
+        time_limit: float,
+        on_start: Callable[[], Awaitable[None]] | None = None,
+    ) -> R:
+        async with self._slot:
+            if on_start is not None:
+                await on_start()
+            future = self._ensure_pool().submit(fn, arg)
+            try:
+                return await asyncio.wait_for(asyncio.wrap_future(future), time_limit)
+            except TimeoutError:
+                self._kill_pool()
+                raise TrainingTimeout(
+                    f"Training stopped after {time_limit:g}s (TRAINQL_TRAINING_TIMEOUT_S)."
+                ) from None
+            except BrokenProcessPool:
+                self._kill_pool()
+                raise WorkerDied("The training worker process died before finishing.") from None
+            except asyncio.CancelledError:
+                self._kill_pool()
+                raise
+
+    async def shutdown(self) -> None:
+        self._kill_pool()
+
+
+class UnsupportedExecutor(ValueError):
+    """TRAINQL_EXECUTOR names an executor this version cannot use."""
+
+
+def create_executor(spec: str) -> TrainingExecutor:
+    """The executor TRAINQL_EXECUTOR names; only `local` exists so far."""
+    if spec.strip().lower() == "local":
+        return LocalExecutor()
+    raise UnsupportedExecutor(
+        f"TRAINQL_EXECUTOR={spec!r} is not supported: this version trains with 'local' "
+        "(a process pool on this machine) only."
+    )

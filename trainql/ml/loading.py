@@ -1,0 +1,208 @@
+"""Finding and reading a dataset: path safety, CSV checks, and the checks training needs.
+
+Every problem is a `DatasetInvalid` whose message says what was wrong and what is expected.
+"""
+
+from __future__ import annotations
+
+import codecs
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from trainql.errors import DatasetInvalid
+
+CSV_SUFFIXES = (".csv",)
+_READ_BLOCK = 1 << 20
+
+
+def resolve_dataset_path(data_root: Path, relative: str) -> Path:
+    """The file `relative` names inside `data_root`, or DatasetInvalid.
+
+    Absolute paths, `..` and symbolic links that lead outside the data root are refused,
+    whatever route they take: the check is made on the fully resolved path.
+    """
+    root = data_root.resolve()
+    if not relative or not relative.strip():
+        raise DatasetInvalid("dataset_path is empty: give a CSV path relative to the data root.")
+    candidate = Path(relative)
+    if candidate.is_absolute() or candidate.drive:
+        raise DatasetInvalid(
+            f"dataset_path {relative!r} is absolute: give a path relative to the data root."
+        )
+    resolved = (root / candidate).resolve()
+    if not resolved.is_relative_to(root):
+        raise DatasetInvalid(
+            f"dataset_path {relative!r} leads outside the data root: only files under it "
+            "can be trained on."
+        )
+    if not resolved.exists():
+        raise DatasetInvalid(f"Dataset file not found: {relative!r} (relative to the data root).")
+    if not resolved.is_file():
+        raise DatasetInvalid(f"dataset_path {relative!r} is not a file.")
+    if resolved.suffix.lower() not in CSV_SUFFIXES:
+        raise DatasetInvalid(f"dataset_path {relative!r} is not a CSV file (expected .csv).")
+    return resolved
+
+
+def check_text(path: Path, display: str) -> None:
+    """DatasetInvalid unless the whole file is non-empty UTF-8 text without NUL bytes."""
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    seen_any = False
+    with path.open("rb") as handle:
+        while block := handle.read(_READ_BLOCK):
+            seen_any = seen_any or bool(block.strip())
+            if b"\x00" in block:
+                raise DatasetInvalid(f"Dataset {display!r} is a binary file, not a CSV text file.")
+            try:
+                decoder.decode(block)
+            except UnicodeDecodeError as exc:
+                raise DatasetInvalid(
+                    f"Dataset {display!r} is not UTF-8 text ({exc.reason} at byte "
+                    f"{handle.tell() - len(block) + exc.start}): save the CSV as UTF-8."
+                ) from None
+    try:
+        decoder.decode(b"", final=True)
+    except UnicodeDecodeError:
+        raise DatasetInvalid(
+            f"Dataset {display!r} is not UTF-8 text (it ends inside a character)."
+        ) from None
+    if not seen_any:
+        raise DatasetInvalid(
+            f"Dataset {display!r} is empty: expected a header row and data."
+        ) from None
+
+
+def _read_csv(path: Path, display: str, usecols: list[str] | None = None) -> pd.DataFrame:
+    try:
+        return pd.read_csv(path, encoding="utf-8", usecols=usecols, low_memory=False)
+    except pd.errors.EmptyDataError:
+        raise DatasetInvalid(
+            f"Dataset {display!r} is empty: expected a header row and data."
+        ) from None
+    except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as exc:
+        raise DatasetInvalid(f"Dataset {display!r} is not a readable CSV file: {exc}") from None
+
+
+def read_columns(path: Path, display: str) -> list[str]:
+    """The header of the CSV file."""
+    return [str(c) for c in _read_csv_header(path, display)]
+
+
+def _read_csv_header(path: Path, display: str) -> pd.Index:
+    try:
+        return pd.read_csv(path, encoding="utf-8", nrows=0).columns
+    except pd.errors.EmptyDataError:
+        raise DatasetInvalid(
+            f"Dataset {display!r} is empty: expected a header row and data."
+        ) from None
+    except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as exc:
+        raise DatasetInvalid(f"Dataset {display!r} is not a readable CSV file: {exc}") from None
+
+
+def check_target(columns: list[str], target_column: str, display: str) -> None:
+    """DatasetInvalid unless `target_column` is a column and at least one feature is left."""
+    if target_column not in columns:
+        shown = ", ".join(columns[:50]) + (" ..." if len(columns) > 50 else "")
+        raise DatasetInvalid(
+            f"Target column {target_column!r} is not in dataset {display!r}. "
+            f"Its columns are: {shown}."
+        )
+    if len(columns) < 2:
+        raise DatasetInvalid(
+            f"Dataset {display!r} has only the target column {target_column!r}: "
+            "at least one feature column is needed."
+        )
+
+
+def check_classes(
+    counts: Mapping[str, int], *, rows: int, test_split: float, target_column: str, display: str
+) -> None:
+    """DatasetInvalid unless a stratified train/test split of these classes is possible."""
+    if rows == 0:
+        raise DatasetInvalid(f"Dataset {display!r} has a header but no data rows.")
+    if len(counts) < 2:
+        only = next(iter(counts), "")
+        raise DatasetInvalid(
+            f"Target column {target_column!r} has a single class ({only!r}): "
+            "a classifier needs at least two."
+        )
+    smallest, size = min(counts.items(), key=lambda item: (item[1], item[0]))
+    if size < 2:
+        raise DatasetInvalid(
+            f"Class {smallest!r} of {target_column!r} has only {size} row: a stratified "
+            "train/test split needs at least 2 rows of every class."
+        )
+    # train_test_split's own rule: both sides must hold at least one row of every class.
+    test_rows = math.ceil(test_split * rows)
+    if test_rows < len(counts) or rows - test_rows < len(counts):
+        raise DatasetInvalid(
+            f"Dataset {display!r} is too small: {rows} rows cannot be split {test_split:g} "
+            f"for testing with each of the {len(counts)} classes on both sides."
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class DatasetSummary:
+    """What inspection learned about a dataset that can be trained on."""
+
+    path: Path
+    columns: list[str]
+    rows: int
+    class_counts: dict[str, int]
+
+
+def target_labels(series: pd.Series) -> pd.Series:
+    """Target values as strings (labels are names, also when they look like numbers)."""
+    present = series.dropna()
+    return present.astype(str)
+
+
+def inspect_dataset(
+    path: Path, *, display: str, target_column: str, test_split: float
+) -> DatasetSummary:
+    """Every check a dataset must pass before a run is recorded: UTF-8 text, a header with
+    the target and a feature, two or more classes each large enough to split.
+
+    Reads only the target column's values, so it is cheap next to training.
+    """
+    check_text(path, display)
+    columns = read_columns(path, display)
+    check_target(columns, target_column, display)
+    frame = _read_csv(path, display, usecols=[target_column])
+    labels = target_labels(frame[target_column])
+    counts = {str(k): int(v) for k, v in labels.value_counts().items()}
+    check_classes(
+        counts,
+        rows=len(labels),
+        test_split=test_split,
+        target_column=target_column,
+        display=display,
+    )
+    return DatasetSummary(path=path, columns=columns, rows=len(labels), class_counts=dict(counts))
+
+
+def load_training_frame(
+    path: Path, *, display: str, target_column: str, test_split: float
+) -> tuple[pd.DataFrame, pd.Series]:
+    """Features and target of a dataset, with the same checks as `inspect_dataset`.
+
+    Rows without a target value are dropped; target values become strings.
+    """
+    frame = _read_csv(path, display)
+    columns = [str(c) for c in frame.columns]
+    frame.columns = pd.Index(columns)
+    check_target(columns, target_column, display)
+    frame = frame[frame[target_column].notna()]
+    target = frame.pop(target_column).astype(str)
+    check_classes(
+        {str(k): int(v) for k, v in target.value_counts().items()},
+        rows=len(target),
+        test_split=test_split,
+        target_column=target_column,
+        display=display,
+    )
+    return frame, target

@@ -1,0 +1,61 @@
+from __future__ import annotations
+
+from typing import Any
+
+import strawberry
+
+
+@strawberry.input(name="HyperparametersInput")
+class HyperparametersInput:
+    n_estimators: int | None = strawberry.field(
+        default=strawberry.UNSET, description="1 to 1000; default 100."
+    )
+    max_depth: int | None = strawberry.field(
+        default=strawberry.UNSET, description="1 to 100, or null for unlimited; default null."
+    )
+    min_samples_split: int | None = strawberry.field(
+        default=strawberry.UNSET, description="2 or more; default 2."
+    )
+
+
+@strawberry.input(name="TrainModelInput")
+class TrainModelInput:
+    dataset_path: str | None = strawberry.field(
+        default=strawberry.UNSET,
+        description="Relative to the service's data root; default "
+        "ml/data/future_skills_dataset.csv.",
+    )
+    test_split: float | None = strawberry.field(default=0.2, description="0.1 to 0.5; default 0.2.")
+    target_column: str | None = "future_need_level"
+    hyperparameters: HyperparametersInput | None = strawberry.UNSET
+    model_version: str | None = strawberry.field(
+        default=strawberry.UNSET,
+        description="Letters, digits, '.', '_' and '-'; default api_v<timestamp>; unique.",
+    )
+    notes: str | None = ""
+    background: bool | None = strawberry.field(
+        default=False,
+        description="Return at once with the run QUEUED instead of waiting for the result.",
+    )
+
+
+def _given(obj: object, names: tuple[str, ...]) -> dict[str, Any]:
+    return {
+        name: getattr(obj, name) for name in names if getattr(obj, name) is not strawberry.UNSET
+    }
+
+
+def as_request(value: TrainModelInput | None) -> dict[str, Any]:
+    """The input as the resolver's snake_case request (fields left out stay out)."""
+    if value is None:
+        return {}
+    request = _given(
+        value,
+        ("dataset_path", "test_split", "target_column", "model_version", "notes", "background"),
+    )
+    hyper = value.hyperparameters
+    if hyper is not None and hyper is not strawberry.UNSET:
+        request["hyperparameters"] = _given(
+            hyper, ("n_estimators", "max_depth", "min_samples_split")
+        )
+    return request
