@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from trainql.domain import TrainingRun
+from trainql.domain import Dataset, TrainingRun
 
 
 def iso_utc(value: datetime) -> str:
@@ -66,4 +66,18 @@ def training_run_detail(run: TrainingRun) -> dict[str, Any]:
         "notes": run.notes,
         "target_column": run.target_column,
         "dataset_id": str(run.dataset_id) if run.dataset_id else None,
+    }
+
+
+def dataset_body(dataset: Dataset) -> dict[str, Any]:
+    return {
+        "id": str(dataset.id),
+        "name": dataset.name,
+        "training_status": dataset.training_status.value,
+        "owner_id": dataset.owner_id,
+        "row_count": dataset.row_count,
+        "columns": list(dataset.columns),
+        "file_path": dataset.file_path,
+        "created_at": iso_utc(dataset.created_at),
+        "updated_at": iso_utc(dataset.updated_at),
     }
