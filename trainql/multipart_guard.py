@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import anyio
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from trainql.ml.uploads import too_large_message
@@ -25,6 +26,10 @@ PREFLIGHT_HEADERS = (b"apollo-require-preflight", b"x-apollo-operation-name")
 # Room for the other form fields, part headers and boundaries next to a file at the limit;
 # the file itself is held to the exact limit while it is copied (ml/uploads.py).
 FORM_OVERHEAD_BYTES = 64 * 1024
+# A refused body is still read (and dropped) up to these bounds, so that the client gets
+# the answer rather than a reset; a client sending more than that gets the reset.
+DISCARD_MAX_BYTES = 16 * 1024 * 1024
+DISCARD_MAX_SECONDS = 10.0
 CSRF_MESSAGE = (
     "This multipart request has been blocked as a potential Cross-Site Request Forgery. "
     "Send a non-empty 'Apollo-Require-Preflight' or 'X-Apollo-Operation-Name' header with "
@@ -61,11 +66,11 @@ class MultipartGuard:
             and scope["method"] == "POST"
             and not any(headers.get(name, b"").strip() for name in PREFLIGHT_HEADERS)
         ):
-            await self._refuse(send, status=400, message=CSRF_MESSAGE, graphql=True)
+            await self._refuse(scope, receive, send, status=400, message=CSRF_MESSAGE, graphql=True)
             return
         declared = headers.get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > self.max_body_bytes:
-            await self._too_large(send, graphql=is_graphql)
+            await self._too_large(scope, receive, send, graphql=is_graphql)
             return
         await self._bounded(scope, receive, send, graphql=is_graphql)
 
@@ -101,15 +106,24 @@ class MultipartGuard:
             if not exceeded:
                 raise
         if exceeded and not response_started:
-            await self._too_large(send, graphql=graphql)
+            await self._too_large(scope, receive, send, graphql=graphql)
 
-    async def _too_large(self, send: Send, *, graphql: bool) -> None:
+    async def _too_large(
+        self, scope: Scope, receive: Receive, send: Send, *, graphql: bool
+    ) -> None:
         await self._refuse(
-            send, status=413, message=too_large_message(self.max_upload_bytes), graphql=graphql
+            scope,
+            receive,
+            send,
+            status=413,
+            message=too_large_message(self.max_upload_bytes),
+            graphql=graphql,
         )
 
     @staticmethod
-    async def _refuse(send: Send, *, status: int, message: str, graphql: bool) -> None:
+    async def _refuse(
+        scope: Scope, receive: Receive, send: Send, *, status: int, message: str, graphql: bool
+    ) -> None:
         body: dict[str, Any]
         if graphql:
             body = {
@@ -126,9 +140,31 @@ class MultipartGuard:
                 "headers": [
                     (b"content-type", b"application/json"),
                     (b"content-length", str(len(payload)).encode()),
-                    # The rest of the body is never read: the connection cannot be reused.
+                    # The rest of the body may not be read: the connection is not reused.
                     (b"connection", b"close"),
                 ],
             }
         )
-        await send({"type": "http.response.body", "body": payload})
+        # The whole answer goes out now; the response stays open while the rest of the
+        # request body is discarded, so that a client still sending reads the answer instead
+        # of a connection reset.
+        await send({"type": "http.response.body", "body": payload, "more_body": True})
+        await _discard_body(scope, receive)
+        await send({"type": "http.response.body", "body": b""})
+
+
+async def _discard_body(scope: Scope, receive: Receive) -> None:
+    """Read and drop what is left of the request body, within DISCARD_MAX_* bounds.
+
+    Skipped when the client waits for `100 Continue`: asking for the body would invite it.
+    """
+    headers = dict(scope["headers"])
+    if headers.get(b"expect", b"").lower() == b"100-continue":
+        return
+    discarded = 0
+    with anyio.move_on_after(DISCARD_MAX_SECONDS):
+        while discarded <= DISCARD_MAX_BYTES:
+            message = await receive()
+            if message["type"] != "http.request" or not message.get("more_body", False):
+                return
+            discarded += len(message.get("body", b""))
