@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import itertools
+import json
+import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
 
+from trainql.db import datasets as dataset_store
 from trainql.db import training_runs as run_store
-from trainql.domain import ClassMetrics, Role, TrainingRun, TrainingRunStatus, User
+from trainql.domain import ClassMetrics, Dataset, Role, TrainingRun, TrainingRunStatus, User
 from trainql.resolvers.auth import issue_token
 from trainql.resolvers.context import Services
 from trainql.resolvers.users import create_user
@@ -92,6 +95,20 @@ class Factory:
         assert found is not None
         return found
 
+    async def dataset(self, *, owner: Account | None = None, name: str = "skills") -> Dataset:
+        """Insert a dataset row directly (no file), not trained."""
+        dataset_id = uuid.uuid4()
+        async with self.services.db.session() as session:
+            return await dataset_store.insert_dataset(
+                session,
+                dataset_id=dataset_id,
+                name=name,
+                owner_id=owner.user.id if owner else None,
+                file_path=f"datasets/{dataset_id}.csv",
+                row_count=2,
+                columns=["a", "b"],
+            )
+
 
 def vars_of(metrics: ClassMetrics) -> dict[str, Any]:
     return {name: getattr(metrics, name) for name in metrics.__slots__}
@@ -131,3 +148,30 @@ def model_files(services: Services) -> list[str]:
     """Every file in the model directory, temporary ones included."""
     root = services.settings.models_path
     return sorted(p.name for p in root.iterdir()) if root.exists() else []
+
+
+PREFLIGHT = {"Apollo-Require-Preflight": "true"}
+
+
+async def graphql_upload(
+    client: httpx.AsyncClient,
+    query: str,
+    variables: dict[str, Any],
+    files: dict[str, tuple[str, bytes]],
+    headers: dict[str, str] | None = None,
+) -> httpx.Response:
+    """POST a GraphQL multipart request (operations, map, file parts) by hand, per the spec.
+
+    `files` maps a variable path such as "variables.file" to (filename, content). Sends the
+    Apollo-Require-Preflight header unless `headers` is given.
+    """
+    file_map = {str(i): [path] for i, path in enumerate(files)}
+    parts: list[tuple[str, Any]] = [
+        ("operations", (None, json.dumps({"query": query, "variables": variables}))),
+        ("map", (None, json.dumps(file_map))),
+    ]
+    for i, (filename, content) in enumerate(files.values()):
+        parts.append((str(i), (filename, content, "text/csv")))
+    return await client.post(
+        "/graphql", files=parts, headers=PREFLIGHT if headers is None else headers
+    )

@@ -18,9 +18,11 @@ from trainql import __version__
 from trainql.config import Settings, get_settings
 from trainql.db import migrate
 from trainql.db.engine import Database
+from trainql.multipart_guard import MultipartGuard
 from trainql.resolvers import training
 from trainql.resolvers.context import Services
 from trainql.rest_compat import auth as rest_auth
+from trainql.rest_compat import datasets as rest_datasets
 from trainql.rest_compat import training as rest_training
 from trainql.rest_compat.errors import install_error_handlers
 from trainql.schema import schema
@@ -100,6 +102,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.services = services
     install_error_handlers(app)
+    # Inside CORS (added after it), so its refusals carry the CORS headers too.
+    app.add_middleware(
+        MultipartGuard,
+        max_upload_bytes=settings.max_upload_mb * 1024 * 1024,
+        graphql_path="/graphql",
+    )
     _cors(app, settings.cors_origins)
 
     async def graphql_context(connection: HTTPConnection) -> GraphQLContext:
@@ -115,6 +123,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(graphql, prefix="/graphql")
     app.include_router(rest_auth.router)
     app.include_router(rest_training.router)
+    app.include_router(rest_datasets.router)
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> dict[str, str]:

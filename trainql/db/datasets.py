@@ -1,13 +1,16 @@
-"""Dataset rows: conversion to the domain object and single-row reads."""
+"""Dataset rows: conversion to the domain object, reads, the insert and the status update."""
 
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 
-from sqlmodel import col, select
+from sqlalchemy import ColumnElement, func, or_, update
+from sqlmodel import and_, col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from trainql.db.models import DatasetRow
+from trainql.db.types import utcnow
 from trainql.domain import Dataset, DatasetTrainingStatus
 
 
@@ -35,3 +38,93 @@ async def get_datasets_by_ids(
 ) -> dict[uuid.UUID, Dataset]:
     rows = (await session.exec(select(DatasetRow).where(col(DatasetRow.id).in_(ids)))).all()
     return {row.id: dataset_to_domain(row) for row in rows}
+
+
+async def insert_dataset(
+    session: AsyncSession,
+    *,
+    dataset_id: uuid.UUID,
+    name: str,
+    owner_id: int | None,
+    file_path: str,
+    row_count: int,
+    columns: list[str],
+) -> Dataset:
+    """Insert a dataset row, not trained, created and updated now."""
+    now = utcnow()
+    row = DatasetRow(
+        id=dataset_id,
+        name=name,
+        owner_id=owner_id,
+        file_path=file_path,
+        row_count=row_count,
+        columns=columns,
+        training_status=DatasetTrainingStatus.NOT_TRAINED.value,
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(row)
+    await session.flush()
+    return dataset_to_domain(row)
+
+
+async def update_training_status(
+    session: AsyncSession, *, dataset_id: uuid.UUID, status: DatasetTrainingStatus
+) -> Dataset | None:
+    """Set a dataset's training status and move `updated_at`; None when there is no such row.
+
+    The first UPDATE takes the row's write lock (the database's, on SQLite) and the time is
+    read only after it, so concurrent writers stamp `updated_at` in their commit order.
+    """
+    locked = await session.exec(
+        update(DatasetRow)
+        .where(col(DatasetRow.id) == dataset_id)
+        .values(training_status=status.value)
+    )
+    if locked.rowcount == 0:
+        return None
+    await session.exec(
+        update(DatasetRow).where(col(DatasetRow.id) == dataset_id).values(updated_at=utcnow())
+    )
+    row = await session.get(DatasetRow, dataset_id, populate_existing=True)
+    return None if row is None else dataset_to_domain(row)
+
+
+def _owned_by(owner_id: int, status: DatasetTrainingStatus | None) -> list[ColumnElement[bool]]:
+    conditions: list[ColumnElement[bool]] = [col(DatasetRow.owner_id) == owner_id]
+    if status is not None:
+        conditions.append(col(DatasetRow.training_status) == status.value)
+    return conditions
+
+
+async def list_owned_datasets(
+    session: AsyncSession,
+    *,
+    owner_id: int,
+    status: DatasetTrainingStatus | None,
+    limit: int,
+    after: tuple[datetime, uuid.UUID] | None,
+) -> list[Dataset]:
+    """Up to `limit` datasets of one owner, newest first (created_at, id descending), starting
+    after the keyset position `after`; served by the (owner_id, created_at, id) index."""
+    statement = select(DatasetRow).where(*_owned_by(owner_id, status))
+    if after is not None:
+        created_at, last_id = after
+        statement = statement.where(
+            or_(
+                col(DatasetRow.created_at) < created_at,
+                and_(col(DatasetRow.created_at) == created_at, col(DatasetRow.id) < last_id),
+            )
+        )
+    statement = statement.order_by(
+        col(DatasetRow.created_at).desc(), col(DatasetRow.id).desc()
+    ).limit(limit)
+    rows = (await session.exec(statement)).all()
+    return [dataset_to_domain(row) for row in rows]
+
+
+async def count_owned_datasets(
+    session: AsyncSession, *, owner_id: int, status: DatasetTrainingStatus | None
+) -> int:
+    statement = select(func.count()).select_from(DatasetRow).where(*_owned_by(owner_id, status))
+    return int((await session.exec(statement)).one())

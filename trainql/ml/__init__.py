@@ -1,0 +1,1 @@
+"""Datasets and training: no HTTP, no database."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from trainql.domain import Role, User
+from trainql.domain import Dataset, Role, User
 from trainql.errors import AuthenticationError, PermissionDenied
 from trainql.resolvers.context import Context
 
@@ -34,3 +34,19 @@ IS_HR_STAFF_OR_MANAGER = Permission("IsHRStaffOrManager", frozenset({Role.HR_STA
 def require(ctx: Context, permission: Permission) -> User:
     """The caller, when `permission` allows them; otherwise UNAUTHENTICATED or FORBIDDEN."""
     return permission.check(ctx.user)
+
+
+def require_dataset_access(ctx: Context, dataset: Dataset, *, action: str) -> None:
+    """The dataset rule: an ownerless dataset is anyone's; an owned one is its owner's only.
+
+    Anonymous callers on an owned dataset are UNAUTHENTICATED, other users FORBIDDEN with
+    "You don't have permission to <action> this dataset".
+    """
+    if dataset.owner_id is None:
+        return
+    if ctx.user is None:
+        raise AuthenticationError(
+            "Authentication credentials were not provided; this dataset has an owner."
+        )
+    if ctx.user.id != dataset.owner_id:
+        raise PermissionDenied(f"You don't have permission to {action} this dataset")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from trainql.domain import TrainingRun, TrainingRunStatus
+from trainql.domain import Dataset, TrainingRun, TrainingRunStatus
 
 
 def iso_utc(value: datetime) -> str:
@@ -86,3 +86,17 @@ def train_response(run: TrainingRun, message: str) -> dict[str, Any]:
             "training_duration_seconds": run.training_duration_seconds,
         }
     return body
+
+
+def dataset_body(dataset: Dataset) -> dict[str, Any]:
+    return {
+        "id": str(dataset.id),
+        "name": dataset.name,
+        "training_status": dataset.training_status.value,
+        "owner_id": dataset.owner_id,
+        "row_count": dataset.row_count,
+        "columns": list(dataset.columns),
+        "file_path": dataset.file_path,
+        "created_at": iso_utc(dataset.created_at),
+        "updated_at": iso_utc(dataset.updated_at),
+    }

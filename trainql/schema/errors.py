@@ -37,7 +37,10 @@ def _map_error(error: GraphQLError, *, pre_execution: bool) -> GraphQLError:
             original_error=domain,
             extensions={"code": domain.code, **domain.extensions(), **extensions},
         )
-    if error.original_error is not None:
+    # graphql-core and Strawberry raise GraphQLErrors (an unknown enum value, a malformed
+    # UUID) when coercing a client's variables: the client's mistake, not ours to mask.
+    coercion = isinstance(error.original_error, GraphQLError)
+    if error.original_error is not None and not coercion:
         return GraphQLError(
             MASKED_MESSAGE,
             nodes=error.nodes,
@@ -46,6 +49,8 @@ def _map_error(error: GraphQLError, *, pre_execution: bool) -> GraphQLError:
         )
     if isinstance(error, GraphQLSyntaxError):
         code = "GRAPHQL_PARSE_FAILED"
+    elif coercion:
+        code = "BAD_USER_INPUT"
     elif pre_execution:
         code = "GRAPHQL_VALIDATION_FAILED"
     else:

@@ -1,0 +1,182 @@
+"""Datasets: upload, read, list and set the training status."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+
+from trainql.db import datasets as dataset_store
+from trainql.domain import Dataset, DatasetTrainingStatus
+from trainql.errors import InvalidInput, NotFound
+from trainql.ml.uploads import AsyncReadable, remove_stored_file, store_csv_upload
+from trainql.resolvers.context import Context
+from trainql.resolvers.permissions import IS_AUTHENTICATED, require, require_dataset_access
+
+DATASET_NOT_FOUND = "Dataset not found"
+INVALID_TRAINING_STATUS = "training_status must be either 'trained' or 'not_trained'"
+MAX_NAME_LENGTH = 255
+DEFAULT_PAGE_SIZE = 20
+MAX_PAGE_SIZE = 100
+
+
+@dataclass(frozen=True, slots=True)
+class StatusChange:
+    """The outcome of set_training_status, with the legacy success message."""
+
+    dataset: Dataset
+
+    @property
+    def message(self) -> str:
+        return f"Dataset training status updated to '{self.dataset.training_status.value}'"
+
+
+@dataclass(frozen=True, slots=True)
+class DatasetPosition:
+    """A keyset position in the datasets list: (created_at, id) of the last item seen."""
+
+    created_at: datetime
+    id: uuid.UUID
+
+
+@dataclass(frozen=True, slots=True)
+class DatasetPage:
+    datasets: list[Dataset]
+    has_next_page: bool
+
+
+def parse_dataset_id(raw: str | uuid.UUID) -> uuid.UUID:
+    """A dataset id from a path or GraphQL; anything that is not a UUID is NotFound."""
+    if isinstance(raw, uuid.UUID):
+        return raw
+    try:
+        return uuid.UUID(raw)
+    except (TypeError, ValueError):
+        raise NotFound(DATASET_NOT_FOUND) from None
+
+
+def parse_training_status(raw: object) -> DatasetTrainingStatus:
+    """'trained' or 'not_trained' (or the enum); anything else, or nothing, is InvalidInput."""
+    if isinstance(raw, DatasetTrainingStatus):
+        return raw
+    if isinstance(raw, str) and raw in {s.value for s in DatasetTrainingStatus}:
+        return DatasetTrainingStatus(raw)
+    raise InvalidInput(INVALID_TRAINING_STATUS)
+
+
+def _validate_name(name: str) -> str:
+    cleaned = name.strip()
+    if not cleaned or len(cleaned) > MAX_NAME_LENGTH:
+        message = f"name must be 1 to {MAX_NAME_LENGTH} characters, not blank."
+        raise InvalidInput(message, fields={"name": [message]})
+    return cleaned
+
+
+async def create_dataset(*, ctx: Context, name: str, file: AsyncReadable) -> Dataset:
+    """Store an uploaded CSV and record it; the caller (or nobody, when anonymous) owns it.
+
+    The file is checked (UTF-8 CSV, header, at least one data row) and bounded by
+    TRAINQL_MAX_UPLOAD_MB: DatasetInvalid or PayloadTooLarge otherwise, and nothing is kept.
+    """
+    cleaned = _validate_name(name)
+    dataset_id = uuid.uuid4()
+    data_root = ctx.settings.data_path
+    stored = await store_csv_upload(
+        file,
+        data_root=data_root,
+        name=str(dataset_id),
+        max_bytes=ctx.settings.max_upload_mb * 1024 * 1024,
+    )
+    try:
+        async with ctx.db.session() as session:
+            return await dataset_store.insert_dataset(
+                session,
+                dataset_id=dataset_id,
+                name=cleaned,
+                owner_id=ctx.user.id if ctx.user else None,
+                file_path=stored.relative_path,
+                row_count=stored.row_count,
+                columns=stored.columns,
+            )
+    except BaseException:
+        # The row is the record of the file: without it the file must not stay behind.
+        await remove_stored_file(data_root, stored.relative_path)
+        raise
+
+
+async def get_dataset(*, ctx: Context, dataset_id: str | uuid.UUID) -> Dataset:
+    """One dataset, for its owner or, when it has none, for anyone."""
+    parsed = parse_dataset_id(dataset_id)
+    async with ctx.db.session() as session:
+        dataset = await dataset_store.get_dataset(session, dataset_id=parsed)
+    if dataset is None:
+        raise NotFound(DATASET_NOT_FOUND)
+    require_dataset_access(ctx, dataset, action="read")
+    return dataset
+
+
+async def set_training_status(
+    *, ctx: Context, dataset_id: str | uuid.UUID, training_status: object
+) -> StatusChange:
+    """Mark a dataset trained or not trained (the legacy PATCH and setTrainingStatus).
+
+    Checks in the legacy order: the value (InvalidInput), the dataset (NotFound, also for a
+    malformed id), then ownership (anonymous on an owned dataset: AuthenticationError,
+    another user: PermissionDenied). `updated_at` moves on every call.
+    """
+    status = parse_training_status(training_status)
+    parsed = parse_dataset_id(dataset_id)
+    async with ctx.db.session() as session:
+        # Ownership never changes, so checking it before the update in the same
+        # transaction is race-free.
+        dataset = await dataset_store.get_dataset(session, dataset_id=parsed)
+        if dataset is None:
+            raise NotFound(DATASET_NOT_FOUND)
+        require_dataset_access(ctx, dataset, action="update")
+        updated = await dataset_store.update_training_status(
+            session, dataset_id=parsed, status=status
+        )
+    if updated is None:  # deleted between the read and the update
+        raise NotFound(DATASET_NOT_FOUND)
+    return StatusChange(dataset=updated)
+
+
+def _page_size(first: int | None) -> int:
+    if first is None:
+        return DEFAULT_PAGE_SIZE
+    if not 1 <= first <= MAX_PAGE_SIZE:
+        message = f"first must be between 1 and {MAX_PAGE_SIZE}."
+        raise InvalidInput(message, fields={"first": [message]})
+    return first
+
+
+async def list_datasets(
+    *,
+    ctx: Context,
+    training_status: DatasetTrainingStatus | None = None,
+    first: int | None = None,
+    after: DatasetPosition | None = None,
+) -> DatasetPage:
+    """The authenticated caller's datasets, newest first, one keyset page at a time."""
+    user = require(ctx, IS_AUTHENTICATED)
+    size = _page_size(first)
+    async with ctx.db.session() as session:
+        found = await dataset_store.list_owned_datasets(
+            session,
+            owner_id=user.id,
+            status=training_status,
+            limit=size + 1,
+            after=None if after is None else (after.created_at, after.id),
+        )
+    return DatasetPage(datasets=found[:size], has_next_page=len(found) > size)
+
+
+async def count_datasets(
+    *, ctx: Context, training_status: DatasetTrainingStatus | None = None
+) -> int:
+    """How many datasets the authenticated caller owns (with the status, when given)."""
+    user = require(ctx, IS_AUTHENTICATED)
+    async with ctx.db.session() as session:
+        return await dataset_store.count_owned_datasets(
+            session, owner_id=user.id, status=training_status
+        )

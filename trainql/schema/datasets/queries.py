@@ -1,0 +1,38 @@
+from __future__ import annotations
+
+import uuid
+
+import strawberry
+from strawberry.types import Info
+
+from trainql.domain import DatasetTrainingStatus
+from trainql.resolvers import datasets
+from trainql.schema.context import GraphQLContext
+from trainql.schema.datasets.types import DatasetConnection, DatasetType, dataset_position
+from trainql.schema.permissions import ctx_of
+
+
+@strawberry.type
+class DatasetQueries:
+    @strawberry.field(description="The owner, or anyone for an ownerless dataset.")
+    async def dataset(self, info: Info[GraphQLContext, None], id: uuid.UUID) -> DatasetType | None:
+        found = await datasets.get_dataset(ctx=ctx_of(info), dataset_id=id)
+        return DatasetType.from_domain(found)
+
+    @strawberry.field(
+        description="The authenticated user's datasets, newest first. first: 1 to 100, default 20."
+    )
+    async def datasets(
+        self,
+        info: Info[GraphQLContext, None],
+        training_status: DatasetTrainingStatus | None = None,
+        first: int | None = None,
+        after: str | None = None,
+    ) -> DatasetConnection:
+        page = await datasets.list_datasets(
+            ctx=ctx_of(info),
+            training_status=training_status,
+            first=first,
+            after=None if after is None else dataset_position(after),
+        )
+        return DatasetConnection.from_page(page, after=after, training_status=training_status)
