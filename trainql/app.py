@@ -5,14 +5,10 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from typing import Any
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
-from starlette.requests import HTTPConnection
-from strawberry.fastapi import GraphQLRouter
-from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 
 from trainql import __version__
 from trainql.config import Settings, get_settings
@@ -22,8 +18,7 @@ from trainql.resolvers.context import Services
 from trainql.rest_compat import auth as rest_auth
 from trainql.rest_compat import training as rest_training
 from trainql.rest_compat.errors import install_error_handlers
-from trainql.schema import schema
-from trainql.schema.context import GraphQLContext, build_context
+from trainql.schema.router import build_graphql_router
 
 logger = logging.getLogger("trainql")
 
@@ -99,17 +94,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     _cors(app, settings.cors_origins)
 
-    async def graphql_context(connection: HTTPConnection) -> GraphQLContext:
-        return await build_context(services, connection)
-
-    graphql: GraphQLRouter[Any, None] = GraphQLRouter(
-        schema,
-        context_getter=graphql_context,
-        subscription_protocols=[GRAPHQL_TRANSPORT_WS_PROTOCOL],
-        graphql_ide="graphiql",
-        multipart_uploads_enabled=True,
-    )
-    app.include_router(graphql, prefix="/graphql")
+    app.include_router(build_graphql_router(services), prefix="/graphql")
     app.include_router(rest_auth.router)
     app.include_router(rest_training.router)
 
