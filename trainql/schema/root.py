@@ -10,6 +10,7 @@ from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
 
 from trainql.config import Settings
+from trainql.schema.document_cache import document_cache_extensions
 from trainql.schema.errors import ErrorMapping, TrainqlSchema
 from trainql.schema.limits import limit_extensions
 from trainql.schema.persisted_queries import AutomaticPersistedQueries, PersistedQueryStore
@@ -38,6 +39,7 @@ def build_schema(
     if settings is not None:
         # After ErrorMapping, so their errors are coded before it maps the rest.
         extensions.extend(limit_extensions(settings))
+        extensions.extend(document_cache_extensions())
         if settings.graphql_max_batch > 0:
             config = StrawberryConfig(
                 batching_config={"max_operations": settings.graphql_max_batch}
