@@ -275,3 +275,14 @@ async def test_get_without_extensions_still_serves_graphiql(client: httpx.AsyncC
     response = await client.get("/graphql", headers={"Accept": accept})
     assert response.status_code == 200
     assert "graphiql" in response.text.lower()
+
+
+async def test_registration_over_get(client: httpx.AsyncClient):
+    # Apollo's link with useGETForHashedQueries retries a miss over GET, query included.
+    sha = query_hash(ME)
+    assert (await get(client, sha)).json() == NOT_FOUND_BODY
+
+    registered = await get(client, sha, query=ME)
+    assert registered.json() == {"data": {"me": None}}
+
+    assert (await get(client, sha)).json() == {"data": {"me": None}}
