@@ -259,8 +259,10 @@ async def test_database_store_reads_are_not_a_write_each(services: Services):
     assert found is not None
     stamped = found[1]
 
-    # when it is read again within the touch interval, by this and another process
+    # when it is read (or registered) again within the touch interval, by this and another
+    # process
     assert await store.get("d" * 64) == "{ d }"
+    await store.put("d" * 64, "{ d }")
     assert await DatabasePersistedQueryStore(services.db, capacity=10).get("d" * 64) == "{ d }"
 
     # then last_used_at was not rewritten

@@ -119,6 +119,12 @@ class DatabasePersistedQueryStore:
 
     async def put(self, sha256: str, query: str) -> None:
         now = utcnow()
+        cached = self._front.get(sha256)
+        if cached is not None and cached[0] == query and now - cached[1] < self.touch_interval:
+            # Clients that always send the query with its hash would otherwise cost a
+            # write each time.
+            self._remember(sha256, query, cached[1])
+            return
         async with self.db.session() as session:
             await rows.save_persisted_query(
                 session, sha256=sha256, query=query, now=now, keep=self.capacity
