@@ -100,3 +100,15 @@ async def test_app_refuses_an_unmigrated_database(tmp_path: Path):
     with pytest.raises(StaleDatabaseError, match="trainql migrate"):
         async with LifespanManager(app):
             pass
+
+
+async def test_graphql_missing_variable_is_bad_user_input_not_masked(
+    client: httpx.AsyncClient, caplog: pytest.LogCaptureFixture
+):
+    query = "query Run($id: ID!) { trainingRun(id: $id) { id } }"
+    with caplog.at_level(logging.ERROR, logger="trainql.graphql"):
+        response = await client.post("/graphql", json={"query": query})
+    [error] = response.json()["errors"]
+    assert error["extensions"] == {"code": "BAD_USER_INPUT"}
+    assert "Variable '$id'" in error["message"]
+    assert not [r for r in caplog.records if r.name == "trainql.graphql"]

@@ -5,14 +5,10 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from typing import Any
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
-from starlette.requests import HTTPConnection
-from strawberry.fastapi import GraphQLRouter
-from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 
 from trainql import __version__
 from trainql.config import Settings, get_settings
@@ -25,18 +21,15 @@ from trainql.rest_compat import auth as rest_auth
 from trainql.rest_compat import datasets as rest_datasets
 from trainql.rest_compat import training as rest_training
 from trainql.rest_compat.errors import install_error_handlers
-from trainql.schema import schema
-from trainql.schema.context import GraphQLContext, build_context
+from trainql.schema.router import build_graphql_router
 
 logger = logging.getLogger("trainql")
 
-# Hooks later layers register to start and stop services that live as long as the app
-# (the training executor, the sweep of interrupted runs, ...). Each gets the Services.
+# Services that live as long as the app (the training executor, the default dataset copy).
+# Each hook gets the Services; shutdown hooks run in reverse order.
 StartupHook = Callable[[Services], Awaitable[None]]
-STARTUP_HOOKS: list[StartupHook] = []
-SHUTDOWN_HOOKS: list[StartupHook] = []
-STARTUP_HOOKS.append(training.start_training)
-SHUTDOWN_HOOKS.append(training.stop_training)
+STARTUP_HOOKS: list[StartupHook] = [training.start_training]
+SHUTDOWN_HOOKS: list[StartupHook] = [training.stop_training]
 
 
 class StaleDatabaseError(RuntimeError):
@@ -110,17 +103,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     _cors(app, settings.cors_origins)
 
-    async def graphql_context(connection: HTTPConnection) -> GraphQLContext:
-        return await build_context(services, connection)
-
-    graphql: GraphQLRouter[Any, None] = GraphQLRouter(
-        schema,
-        context_getter=graphql_context,
-        subscription_protocols=[GRAPHQL_TRANSPORT_WS_PROTOCOL],
-        graphql_ide="graphiql",
-        multipart_uploads_enabled=True,
-    )
-    app.include_router(graphql, prefix="/graphql")
+    app.include_router(build_graphql_router(services), prefix="/graphql")
     app.include_router(rest_auth.router)
     app.include_router(rest_training.router)
     app.include_router(rest_datasets.router)

@@ -45,6 +45,30 @@ class Settings(BaseSettings):
     )
     max_upload_mb: int = Field(100, gt=0, description="Largest accepted dataset upload.")
     executor: str = Field("local", description="`local` (a process pool) or `dask://host:8786`.")
+    graphql_max_depth: int = Field(
+        12,
+        ge=1,
+        description="Deepest nesting of fields with selections in a GraphQL operation "
+        "(`{ me { username } }` is 1; introspection fields are not counted).",
+    )
+    graphql_max_aliases: int = Field(
+        30, ge=0, description="Most aliased fields a GraphQL document may hold."
+    )
+    graphql_max_tokens: int = Field(
+        2000, ge=1, description="Most lexical tokens a GraphQL document may hold."
+    )
+    graphql_max_root_fields: int = Field(
+        20, ge=1, description="Most top-level fields a GraphQL operation may select."
+    )
+    graphql_introspection: bool = Field(
+        True, description="Answer introspection queries (GraphiQL needs them)."
+    )
+    graphql_max_batch: int = Field(
+        10, ge=0, description="Most operations in one batched HTTP request (0: no batching)."
+    )
+    apq_cache_size: int = Field(
+        1000, ge=1, description="Most automatic persisted queries kept (least recently used go)."
+    )
 
     @field_validator("cors_origins", mode="before")
     @classmethod

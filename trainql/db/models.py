@@ -161,3 +161,17 @@ class TrainingRunRow(SQLModel, table=True):
     updated_at: datetime = Field(
         default_factory=utcnow, sa_column=sa.Column(UTCDateTime, nullable=False)
     )
+
+
+class PersistedQueryRow(SQLModel, table=True):
+    """An automatic persisted query, shared by every process on the database."""
+
+    __tablename__ = "persisted_queries"
+    __table_args__ = (sa.Index("ix_persisted_queries_last_used_at", "last_used_at"),)
+
+    # Lower-case hex SHA-256 of the query text.
+    sha256: str = Field(sa_column=sa.Column(sa.String(64), primary_key=True))
+    query: str = Field(sa_column=sa.Column(sa.Text, nullable=False))
+    last_used_at: datetime = Field(
+        default_factory=utcnow, sa_column=sa.Column(UTCDateTime, nullable=False)
+    )

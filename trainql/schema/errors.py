@@ -28,6 +28,17 @@ def _domain_error(error: GraphQLError) -> TrainqlError | None:
 def _map_error(error: GraphQLError, *, pre_execution: bool) -> GraphQLError:
     if (extensions := error.extensions or {}).get("code"):
         return error
+    if isinstance(error.original_error, GraphQLError):
+        # graphql-core refused a variable's value (e.g. a missing required one) and
+        # Strawberry wrapped that refusal: the client's mistake, not ours.
+        error = GraphQLError(
+            error.message,
+            nodes=error.nodes,
+            source=error.source,
+            positions=error.positions,
+            path=error.path,
+            extensions=extensions,
+        )
     domain = _domain_error(error)
     if domain is not None:
         return GraphQLError(
@@ -96,7 +107,7 @@ class TrainqlSchema(strawberry.Schema):
     ) -> None:
         for error in errors:
             original: Any = error.original_error
-            if original is None or isinstance(original, TrainqlError):
+            if original is None or isinstance(original, (TrainqlError, GraphQLError)):
                 logger.debug("GraphQL error: %s", error.message)
             else:
                 logger.error(

@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import partial
+
+from strawberry.extensions import SchemaExtension
+from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
 
+from trainql.config import Settings
 from trainql.schema.datasets.mutations import DatasetMutations
 from trainql.schema.datasets.queries import DatasetQueries
+from trainql.schema.document_cache import document_cache_extensions
 from trainql.schema.errors import ErrorMapping, TrainqlSchema
+from trainql.schema.limits import limit_extensions
+from trainql.schema.persisted_queries import AutomaticPersistedQueries, PersistedQueryStore
 from trainql.schema.training.mutations import TrainingMutations
 from trainql.schema.training.queries import TrainingRunQueries
 from trainql.schema.users.mutations import UserMutations
@@ -18,4 +27,28 @@ MUTATION_TYPES: tuple[type, ...] = (UserMutations, TrainingMutations, DatasetMut
 Query = merge_types("Query", QUERY_TYPES)
 Mutation = merge_types("Mutation", MUTATION_TYPES)
 
-schema = TrainqlSchema(query=Query, mutation=Mutation, extensions=[ErrorMapping])
+
+def build_schema(
+    settings: Settings | None = None, *, persisted_queries: PersistedQueryStore | None = None
+) -> TrainqlSchema:
+    """The schema as an app serves it: the settings' limits and batch size, and APQ on
+    `persisted_queries`. Without settings: no limits, no batching (printing, plain tests)."""
+    extensions: list[Callable[[], SchemaExtension]] = []
+    if persisted_queries is not None:
+        # First: its refusals happen before any other extension is entered.
+        extensions.append(partial(AutomaticPersistedQueries, persisted_queries))
+    extensions.append(ErrorMapping)
+    config = StrawberryConfig()
+    if settings is not None:
+        # After ErrorMapping, so their errors are coded before it maps the rest.
+        extensions.extend(limit_extensions(settings))
+        extensions.extend(document_cache_extensions())
+        if settings.graphql_max_batch > 0:
+            config = StrawberryConfig(
+                batching_config={"max_operations": settings.graphql_max_batch}
+            )
+    return TrainqlSchema(query=Query, mutation=Mutation, extensions=extensions, config=config)
+
+
+# The default instance: what `trainql schema` prints and the schema file test compares.
+schema = build_schema()
