@@ -12,6 +12,7 @@ import os
 import re
 import shutil
 import tempfile
+import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -29,6 +30,7 @@ from trainql.ml import loading, model_store
 from trainql.ml.executor import TrainingExecutor, TrainingTimeout, WorkerDied, create_executor
 from trainql.ml.generator import TARGET_COLUMN
 from trainql.ml.jobs import RANDOM_STATE, TrainingJob, TrainingResult, run_training_job
+from trainql.resolvers import datasets
 from trainql.resolvers.context import Context, Services
 from trainql.resolvers.permissions import IS_HR_STAFF, require
 
@@ -55,6 +57,7 @@ class TrainInput:
     """A validated training request, defaults filled in."""
 
     dataset_path: str = DEFAULT_DATASET_PATH
+    dataset_id: uuid.UUID | None = None
     test_split: float = 0.2
     target_column: str = TARGET_COLUMN
     n_estimators: int = 100
@@ -75,6 +78,7 @@ class TrainInput:
 
 TOP_LEVEL_FIELDS = (
     "dataset_path",
+    "dataset_id",
     "test_split",
     "hyperparameters",
     "model_version",
@@ -138,6 +142,16 @@ def _model_version(value: object) -> str | None:
     return None
 
 
+def _uuid(value: object) -> str | None:
+    if isinstance(value, uuid.UUID):
+        return None
+    try:
+        uuid.UUID(str(value))
+    except ValueError:
+        return f"Must be a dataset id (a UUID); got {value!r}."
+    return None
+
+
 def _boolean(value: object) -> str | None:
     return None if isinstance(value, bool) else f"Must be true or false; got {value!r}."
 
@@ -194,12 +208,17 @@ def parse_train_input(
         ),
         "notes": ("notes", lambda v: _text(v, max_length=MAX_NOTES_LENGTH, empty_ok=True)),
         "model_version": ("model_version", _model_version),
+        "dataset_id": ("dataset_id", _uuid),
         background_field: ("background", _boolean),
     }
     for name, (target, check) in checks.items():
         value = data.get(name)
         if value is not None and not errors.add(name, check(value)):
             values[target] = float(value) if target == "test_split" else value
+    if "dataset_id" in values:
+        values["dataset_id"] = uuid.UUID(str(values["dataset_id"]))
+        if data.get("dataset_path") is not None:
+            errors.add("dataset_id", "Give dataset_id or dataset_path, not both.")
     if data.get("hyperparameters") is not None:
         _parse_hyperparameters(data["hyperparameters"], errors, values)
 
@@ -446,12 +465,18 @@ async def train_model(
         if await run_store.model_version_exists(session, model_version=model_version):
             raise _duplicate_version(model_version)
 
-    dataset = loading.resolve_dataset_path(settings.data_path, params.dataset_path)
+    dataset_path = params.dataset_path
+    if params.dataset_id is not None:
+        # An uploaded dataset: the caller must be allowed to read it (owner, or ownerless).
+        uploaded = await datasets.get_dataset(ctx=ctx, dataset_id=params.dataset_id)
+        dataset_path = uploaded.file_path
+
+    dataset = loading.resolve_dataset_path(settings.data_path, dataset_path)
     # Reads the whole file: off the event loop.
     await anyio.to_thread.run_sync(
         lambda: loading.inspect_dataset(
             dataset,
-            display=params.dataset_path,
+            display=dataset_path,
             target_column=params.target_column,
             test_split=params.test_split,
         )
@@ -459,7 +484,7 @@ async def train_model(
 
     job = TrainingJob(
         dataset_path=dataset,
-        dataset_display=params.dataset_path,
+        dataset_display=dataset_path,
         target_column=params.target_column,
         test_split=params.test_split,
         n_estimators=params.n_estimators,
@@ -474,7 +499,8 @@ async def train_model(
             run = await run_store.insert_training_run(
                 session,
                 model_version=model_version,
-                dataset_path=params.dataset_path,
+                dataset_path=dataset_path,
+                dataset_id=params.dataset_id,
                 status=status.value,
                 test_split=params.test_split,
                 n_estimators=params.n_estimators,

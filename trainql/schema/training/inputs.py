@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 import strawberry
@@ -24,6 +25,9 @@ class TrainModelInput:
         default=strawberry.UNSET,
         description="Relative to the service's data root; default "
         "ml/data/future_skills_dataset.csv.",
+    )
+    dataset_id: uuid.UUID | None = strawberry.field(
+        default=strawberry.UNSET, description="Train on an uploaded dataset instead of a path."
     )
     test_split: float | None = strawberry.field(default=0.2, description="0.1 to 0.5; default 0.2.")
     target_column: str | None = "future_need_level"
@@ -51,7 +55,15 @@ def as_request(value: TrainModelInput | None) -> dict[str, Any]:
         return {}
     request = _given(
         value,
-        ("dataset_path", "test_split", "target_column", "model_version", "notes", "background"),
+        (
+            "dataset_path",
+            "dataset_id",
+            "test_split",
+            "target_column",
+            "model_version",
+            "notes",
+            "background",
+        ),
     )
     hyper = value.hyperparameters
     if hyper is not None and hyper is not strawberry.UNSET:
