@@ -32,6 +32,8 @@ users_app = typer.Typer(help="Manage users.", no_args_is_help=True)
 app.add_typer(users_app, name="users")
 dataset_app = typer.Typer(help="Datasets.", no_args_is_help=True)
 app.add_typer(dataset_app, name="dataset")
+playground_app = typer.Typer(help="GraphiQL's assets, for a /graphql that works offline.")
+app.add_typer(playground_app, name="playground", no_args_is_help=True)
 
 T = TypeVar("T")
 
@@ -203,6 +205,26 @@ def dataset_generate(
 
     written = write_future_skills_csv(out, rows, seed=seed)
     typer.echo(f"wrote {written} rows to {out}")
+
+
+@playground_app.command("install")
+def playground_install(
+    force: Annotated[bool, typer.Option(help="Download again what is already installed.")] = False,
+) -> None:
+    """Download GraphiQL, React and React DOM from the npm registry (TRAINQL_NPM_REGISTRY)
+    into TRAINQL_PLAYGROUND_DIR, so GET /graphql serves them instead of using a CDN."""
+    from trainql import playground
+
+    settings = get_settings()
+    directory = settings.playground_path
+    try:
+        installed = playground.install(directory, registry=settings.npm_registry, force=force)
+    except (playground.PlaygroundInstallError, OSError) as exc:
+        raise fail(f"could not install the playground: {exc}") from exc
+    for package in installed:
+        typer.echo(f"installed {package.folder}")
+    state = "are" if installed else "were already"
+    typer.echo(f"GraphiQL's assets {state} in {directory}; GET /graphql serves them.")
 
 
 @app.command()

@@ -66,6 +66,15 @@ class Settings(BaseSettings):
     graphql_max_batch: int = Field(
         10, ge=0, description="Most operations in one batched HTTP request (0: no batching)."
     )
+    playground_dir: Path | None = Field(
+        None,
+        description="GraphiQL's assets, installed by `trainql playground install` and served "
+        "from here when present (default <state_dir>/playground).",
+    )
+    npm_registry: str = Field(
+        "https://registry.npmjs.org",
+        description="The npm registry (or mirror) `trainql playground install` downloads from.",
+    )
     apq_cache_size: int = Field(
         1000, ge=1, description="Most automatic persisted queries kept (least recently used go)."
     )
@@ -93,6 +102,8 @@ class Settings(BaseSettings):
             self.data_root = self.state_dir / "data"
         if self.model_dir is None:
             self.model_dir = self.state_dir / "models"
+        if self.playground_dir is None:
+            self.playground_dir = self.state_dir / "playground"
         return self
 
     @property
@@ -106,6 +117,12 @@ class Settings(BaseSettings):
         """The model directory, resolved to an absolute path."""
         assert self.model_dir is not None
         return self.model_dir.resolve()
+
+    @property
+    def playground_path(self) -> Path:
+        """The GraphiQL asset directory, resolved to an absolute path."""
+        assert self.playground_dir is not None
+        return self.playground_dir.resolve()
 
 
 @lru_cache

@@ -3,14 +3,16 @@
 Beyond Strawberry's defaults: batches (a JSON array of operations, as Apollo's
 BatchHttpLink sends) are bounded by `graphql_max_batch` and refused with a GraphQL-shaped
 400 body naming the limit; a GET carrying `extensions` (an APQ hash-only query) runs the
-query instead of answering GraphiQL's page, whatever the Accept header says.
+query instead of answering GraphiQL's page, whatever the Accept header says. GraphiQL's
+page loads its assets from this server when they are installed (schema/playground.py).
 """
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
-from fastapi.responses import JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse
 from starlette.requests import HTTPConnection, Request
 from starlette.responses import Response
 from strawberry.fastapi import GraphQLRouter
@@ -22,6 +24,7 @@ from strawberry.types.unset import UNSET
 from trainql.resolvers.context import Services
 from trainql.schema.context import GraphQLContext, build_context
 from trainql.schema.persisted_queries import persisted_query_store
+from trainql.schema.playground import assets_router, playground_response
 from trainql.schema.root import build_schema
 
 
@@ -37,9 +40,14 @@ class BatchRefused(Exception):
 class TrainqlGraphQLRouter(GraphQLRouter[GraphQLContext, None]):
     """Strawberry's router with bounded, well-explained batching and APQ over GET."""
 
-    def __init__(self, *args: Any, max_batch: int, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, max_batch: int, playground_dir: Path, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.max_batch = max_batch
+        self.playground_dir = playground_dir
+        self.include_router(assets_router(playground_dir))
+
+    async def render_graphql_ide(self, request: Request) -> HTMLResponse:
+        return playground_response(request, self.playground_dir, self.graphql_ide_html)
 
     def should_render_graphql_ide(self, request: BaseRequestProtocol) -> bool:
         # Apollo Client 3 sends `Accept: */*`, so a hash-only APQ GET (no `query`) would
@@ -108,4 +116,5 @@ def build_graphql_router(services: Services) -> TrainqlGraphQLRouter:
         graphql_ide="graphiql",
         multipart_uploads_enabled=True,
         max_batch=settings.graphql_max_batch,
+        playground_dir=settings.playground_path,
     )
