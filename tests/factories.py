@@ -10,6 +10,7 @@ from typing import Any
 import httpx
 
 from trainql.db import training_runs as run_store
+from trainql.db.models import DatasetRow, TrainingRunRow
 from trainql.domain import ClassMetrics, Role, TrainingRun, TrainingRunStatus, User
 from trainql.resolvers.auth import issue_token
 from trainql.resolvers.context import Services
@@ -91,6 +92,32 @@ class Factory:
             found = await run_store.get_training_run(session, run_id=run.id)
         assert found is not None
         return found
+
+    async def training_runs(self, rows: list[dict[str, Any]]) -> list[int]:
+        """Insert many run rows in one transaction (each dict overrides the defaults of
+        `training_run`, without metrics tables); returns their ids in order."""
+        defaults: dict[str, Any] = {
+            "dataset_path": "ml/data/future_skills_dataset.csv",
+            "test_split": 0.2,
+            "n_estimators": 100,
+            "hyperparameters": {"n_estimators": 100},
+            "notes": "",
+        }
+        async with self.services.db.session() as session:
+            made = [TrainingRunRow(**{**defaults, **row}) for row in rows]
+            session.add_all(made)
+            await session.flush()
+            ids = [row.id for row in made]
+        assert all(i is not None for i in ids)
+        return [i for i in ids if i is not None]
+
+    async def dataset_row(self, name: str = "skills", owner_id: int | None = None) -> Any:
+        """Insert a dataset row directly (no file); returns its id."""
+        async with self.services.db.session() as session:
+            row = DatasetRow(name=name, owner_id=owner_id, file_path=f"datasets/{name}.csv")
+            session.add(row)
+            await session.flush()
+            return row.id
 
 
 def vars_of(metrics: ClassMetrics) -> dict[str, Any]:
