@@ -13,6 +13,7 @@ import httpx
 
 from trainql.db import datasets as dataset_store
 from trainql.db import training_runs as run_store
+from trainql.db.models import DatasetRow, TrainingRunRow
 from trainql.domain import ClassMetrics, Dataset, Role, TrainingRun, TrainingRunStatus, User
 from trainql.resolvers.auth import issue_token
 from trainql.resolvers.context import Services
@@ -108,6 +109,32 @@ class Factory:
                 row_count=2,
                 columns=["a", "b"],
             )
+
+    async def training_runs(self, rows: list[dict[str, Any]]) -> list[int]:
+        """Insert many run rows in one transaction (each dict overrides the defaults of
+        `training_run`, without metrics tables); returns their ids in order."""
+        defaults: dict[str, Any] = {
+            "dataset_path": "ml/data/future_skills_dataset.csv",
+            "test_split": 0.2,
+            "n_estimators": 100,
+            "hyperparameters": {"n_estimators": 100},
+            "notes": "",
+        }
+        async with self.services.db.session() as session:
+            made = [TrainingRunRow(**{**defaults, **row}) for row in rows]
+            session.add_all(made)
+            await session.flush()
+            ids = [row.id for row in made]
+        assert all(i is not None for i in ids)
+        return [i for i in ids if i is not None]
+
+    async def dataset_row(self, name: str = "skills", owner_id: int | None = None) -> Any:
+        """Insert a dataset row directly (no file); returns its id."""
+        async with self.services.db.session() as session:
+            row = DatasetRow(name=name, owner_id=owner_id, file_path=f"datasets/{name}.csv")
+            session.add(row)
+            await session.flush()
+            return row.id
 
 
 def vars_of(metrics: ClassMetrics) -> dict[str, Any]:

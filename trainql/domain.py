@@ -99,3 +99,43 @@ class TrainingRun:
     feature_importances: dict[str, float] = field(default_factory=dict)
     confusion_matrix: dict[str, Any] | None = None
     updated_at: datetime | None = None
+
+
+class OrderDirection(enum.StrEnum):
+    ASC = "ASC"
+    DESC = "DESC"
+
+
+class TrainingRunOrderField(enum.StrEnum):
+    RUN_DATE = "RUN_DATE"
+    ACCURACY = "ACCURACY"
+    F1_SCORE = "F1_SCORE"
+    MODEL_VERSION = "MODEL_VERSION"
+
+
+@dataclass(frozen=True, slots=True)
+class TrainingRunFilter:
+    """Which runs a list shows; every condition given must hold (None: no condition).
+
+    `run_date_from` is inclusive and `run_date_to` exclusive; `min_accuracy` leaves out runs
+    without an accuracy.
+    """
+
+    statuses: frozenset[TrainingRunStatus] | None = None
+    trained_by: str | None = None
+    model_version: str | None = None
+    dataset_id: uuid.UUID | None = None
+    run_date_from: datetime | None = None
+    run_date_to: datetime | None = None
+    min_accuracy: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TrainingRunOrder:
+    """How a list of runs is ordered; `id` (same direction) breaks ties.
+
+    A NULL metric (a run not COMPLETED) sorts below every value: last in DESC, first in ASC.
+    """
+
+    field: TrainingRunOrderField = TrainingRunOrderField.RUN_DATE
+    direction: OrderDirection = OrderDirection.DESC

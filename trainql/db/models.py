@@ -22,6 +22,10 @@ SQLModel.metadata.naming_convention = {
 
 RUN_STATUSES = ("QUEUED", "RUNNING", "COMPLETED", "FAILED")
 DATASET_TRAINING_STATUSES = ("not_trained", "trained")
+# The sort key of a metric column (accuracy, f1_score are in [0, 1], NULL until COMPLETED).
+# Queries must spell it exactly like this (a literal, not a bound parameter) to use the index.
+METRIC_NULL_SORT_KEY = -1.0
+METRIC_SORT_KEY_SQL = "coalesce(%s, -1.0)"
 
 
 def _in(column: str, values: tuple[str, ...]) -> str:
@@ -103,8 +107,14 @@ class TrainingRunRow(SQLModel, table=True):
         sa.CheckConstraint("n_estimators >= 1", name="n_estimators"),
         # One index per list order and filter; each ends in id, the keyset tie-breaker.
         sa.Index("ix_training_runs_run_date_id", "run_date", "id"),
-        sa.Index("ix_training_runs_accuracy_id", "accuracy", "id"),
-        sa.Index("ix_training_runs_f1_score_id", "f1_score", "id"),
+        # Metrics are NULL until a run completes; lists order them by a key where NULL is -1,
+        # below every real value, so keyset cursors compare plain values on both databases.
+        sa.Index(
+            "ix_training_runs_accuracy_key_id", sa.text(METRIC_SORT_KEY_SQL % "accuracy"), "id"
+        ),
+        sa.Index(
+            "ix_training_runs_f1_score_key_id", sa.text(METRIC_SORT_KEY_SQL % "f1_score"), "id"
+        ),
         sa.Index("ix_training_runs_status_run_date_id", "status", "run_date", "id"),
         sa.Index("ix_training_runs_trained_by_run_date_id", "trained_by_id", "run_date", "id"),
         sa.Index("ix_training_runs_dataset_run_date_id", "dataset_id", "run_date", "id"),

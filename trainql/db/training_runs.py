@@ -1,16 +1,27 @@
-"""Training run rows: conversion to the domain object and single-row reads and writes."""
+"""Training run rows: conversion to the domain object, single-row reads and writes, and the
+filtered, ordered lists (keyset pages for cursors, offset pages for page numbers)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import func, literal_column, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from trainql.db.models import TrainingRunRow, UserRow
+from trainql.db.models import METRIC_NULL_SORT_KEY, TrainingRunRow, UserRow
+from trainql.db.pagination import KeysetPage, Sort, Window, keyset_page
 from trainql.db.types import utcnow
-from trainql.domain import ClassMetrics, TrainingRun, TrainingRunStatus
+from trainql.domain import (
+    ClassMetrics,
+    OrderDirection,
+    TrainingRun,
+    TrainingRunFilter,
+    TrainingRunOrder,
+    TrainingRunOrderField,
+    TrainingRunStatus,
+)
 
 
 def run_to_domain(row: TrainingRunRow, trained_by_username: str | None = None) -> TrainingRun:
@@ -116,3 +127,123 @@ async def fail_unfinished_runs(session: AsyncSession, *, error_message: str) -> 
             )
         )
     return [i for i in ids if i is not None]
+
+
+def metric_sort_key(column: Any) -> Any:
+    """The sort key of a metric, spelled as the indexes spell it (NULL below every value)."""
+    return func.coalesce(column, literal_column(str(METRIC_NULL_SORT_KEY)))
+
+
+def _metric_bind(value: float | None) -> float:
+    return METRIC_NULL_SORT_KEY if value is None else value
+
+
+# Each order: the key expression the index is on, how a cursor key binds, and the run's key.
+_ORDER_KEYS: dict[TrainingRunOrderField, tuple[Any, Callable[[Any], Any]]] = {
+    TrainingRunOrderField.RUN_DATE: (col(TrainingRunRow.run_date), lambda v: v),
+    TrainingRunOrderField.ACCURACY: (metric_sort_key(TrainingRunRow.accuracy), _metric_bind),
+    TrainingRunOrderField.F1_SCORE: (metric_sort_key(TrainingRunRow.f1_score), _metric_bind),
+    TrainingRunOrderField.MODEL_VERSION: (col(TrainingRunRow.model_version), lambda v: v),
+}
+
+
+def order_key(run: TrainingRun, field: TrainingRunOrderField) -> Any:
+    """The value `run` is ordered by under `field` (None for a missing metric)."""
+    return {
+        TrainingRunOrderField.RUN_DATE: run.run_date,
+        TrainingRunOrderField.ACCURACY: run.accuracy,
+        TrainingRunOrderField.F1_SCORE: run.f1_score,
+        TrainingRunOrderField.MODEL_VERSION: run.model_version,
+    }[field]
+
+
+def sort_for(order: TrainingRunOrder) -> Sort:
+    key, bind = _ORDER_KEYS[order.field]
+    return Sort(
+        key=key,
+        id=col(TrainingRunRow.id),
+        descending=order.direction is OrderDirection.DESC,
+        bind=bind,
+    )
+
+
+def filter_conditions(run_filter: TrainingRunFilter) -> list[Any]:
+    """WHERE conditions on training_runs alone (no join), each served by an index."""
+    conditions: list[Any] = []
+    if run_filter.statuses is not None:
+        conditions.append(col(TrainingRunRow.status).in_(sorted(run_filter.statuses)))
+    if run_filter.trained_by is not None:
+        # A scalar subquery, not a join: the planner then seeks (trained_by_id, run_date, id).
+        user_id = select(UserRow.id).where(UserRow.username == run_filter.trained_by)
+        conditions.append(col(TrainingRunRow.trained_by_id) == user_id.scalar_subquery())
+    if run_filter.model_version is not None:
+        conditions.append(col(TrainingRunRow.model_version) == run_filter.model_version)
+    if run_filter.dataset_id is not None:
+        conditions.append(col(TrainingRunRow.dataset_id) == run_filter.dataset_id)
+    if run_filter.run_date_from is not None:
+        conditions.append(col(TrainingRunRow.run_date) >= run_filter.run_date_from)
+    if run_filter.run_date_to is not None:
+        conditions.append(col(TrainingRunRow.run_date) < run_filter.run_date_to)
+    if run_filter.min_accuracy is not None:
+        # On the sort key (same rows for a bound >= 0): one index serves filter and order.
+        conditions.append(metric_sort_key(TrainingRunRow.accuracy) >= run_filter.min_accuracy)
+    return conditions
+
+
+def _to_domain(found: Sequence[Any]) -> list[TrainingRun]:
+    return [run_to_domain(row, username) for row, username in found]
+
+
+async def list_training_runs(
+    session: AsyncSession, run_filter: TrainingRunFilter, order: TrainingRunOrder, window: Window
+) -> KeysetPage[TrainingRun]:
+    """One keyset page of runs (with their trainers' usernames) matching `run_filter`."""
+    conditions = filter_conditions(run_filter)
+    page = await keyset_page(
+        session,
+        with_username_statement().where(*conditions),
+        select(TrainingRunRow.id).where(*conditions),
+        sort=sort_for(order),
+        window=window,
+    )
+    return KeysetPage(
+        items=_to_domain(page.items), has_next=page.has_next, has_previous=page.has_previous
+    )
+
+
+async def list_training_runs_at_offset(
+    session: AsyncSession,
+    run_filter: TrainingRunFilter,
+    order: TrainingRunOrder,
+    *,
+    offset: int,
+    limit: int,
+) -> list[TrainingRun]:
+    """`limit` runs from `offset` on, for page-number pagination.
+
+    The OFFSET walks (key, id) in a subquery that touches the index only; the full rows are
+    read for the page's ids alone.
+    """
+    sort = sort_for(order)
+    ids = (
+        select(TrainingRunRow.id)
+        .where(*filter_conditions(run_filter))
+        .order_by(*sort.order_by())
+        .offset(offset)
+        .limit(limit)
+        .subquery("page")
+    )
+    statement = (
+        with_username_statement()
+        .join(ids, ids.c.id == col(TrainingRunRow.id))
+        .order_by(*sort.order_by())
+    )
+    return _to_domain((await session.exec(statement)).all())
+
+
+async def count_training_runs(session: AsyncSession, run_filter: TrainingRunFilter) -> int:
+    """How many runs match `run_filter`."""
+    statement = (
+        select(func.count()).select_from(TrainingRunRow).where(*filter_conditions(run_filter))
+    )
+    return int((await session.exec(statement)).one())

@@ -1,11 +1,31 @@
-"""Reading training runs."""
+"""Reading training runs: one run, cursor pages (GraphQL) and numbered pages (REST)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from typing import Any
+
 from trainql.db import training_runs as run_store
-from trainql.domain import TrainingRun
-from trainql.errors import NotFound
+from trainql.db.pagination import Position
+from trainql.domain import (
+    TrainingRun,
+    TrainingRunFilter,
+    TrainingRunOrder,
+    TrainingRunOrderField,
+    TrainingRunStatus,
+)
+from trainql.errors import InvalidInput, NotFound
 from trainql.resolvers.context import Context
+from trainql.resolvers.pagination import (
+    DEFAULT_PAGE_SIZE,
+    MAX_PAGE_SIZE,
+    CursorCodec,
+    Page,
+    PageRequest,
+    window_for,
+)
 from trainql.resolvers.permissions import IS_HR_STAFF_OR_MANAGER, require
 
 
@@ -29,3 +49,183 @@ async def get_training_run(*, ctx: Context, run_id: str | int) -> TrainingRun:
     if run is None:
         raise NotFound("Not found.")
     return run
+
+
+# Filters and orders of run lists ----------------------------------------------------------
+
+
+def _iso(value: datetime) -> str:
+    return value.astimezone(UTC).isoformat()
+
+
+def _parse_iso(value: Any) -> datetime:
+    if not isinstance(value, str):
+        raise TypeError("run date must be a string")
+    parsed = datetime.fromisoformat(value)
+    if parsed.tzinfo is None:
+        raise ValueError("run date without offset")
+    return parsed
+
+
+def _metric(value: Any) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise TypeError("metric must be a number")
+    return float(value)
+
+
+def _text(value: Any) -> str:
+    if not isinstance(value, str):
+        raise TypeError("model version must be a string")
+    return value
+
+
+CURSOR_CODECS = {
+    TrainingRunOrderField.RUN_DATE: CursorCodec("RUN_DATE", _iso, _parse_iso),
+    TrainingRunOrderField.ACCURACY: CursorCodec("ACCURACY", _metric, _metric),
+    TrainingRunOrderField.F1_SCORE: CursorCodec("F1_SCORE", _metric, _metric),
+    TrainingRunOrderField.MODEL_VERSION: CursorCodec("MODEL_VERSION", _text, _text),
+}
+
+
+def parse_statuses(values: Iterable[str]) -> frozenset[TrainingRunStatus]:
+    """Run statuses from their names (any case); InvalidInput naming the allowed ones."""
+    allowed = ", ".join(TrainingRunStatus)
+    statuses = set()
+    for value in values:
+        try:
+            statuses.add(TrainingRunStatus(value.strip().upper()))
+        except ValueError:
+            raise InvalidInput(
+                f"Unknown status {value!r}. Allowed: {allowed}.",
+                fields={"status": [f"Must be one of {allowed}."]},
+            ) from None
+    return frozenset(statuses)
+
+
+def _as_utc(value: datetime | None) -> datetime | None:
+    # A date-time without an offset is read as UTC, the zone every run date is kept in.
+    if value is None or value.tzinfo is not None:
+        return value
+    return value.replace(tzinfo=UTC)
+
+
+def validate_filter(run_filter: TrainingRunFilter | None) -> TrainingRunFilter:
+    """`run_filter` checked and normalized (no filter: every run)."""
+    if run_filter is None:
+        return TrainingRunFilter()
+    if run_filter.min_accuracy is not None and not 0.0 <= run_filter.min_accuracy <= 1.0:
+        raise InvalidInput(
+            f"minAccuracy must be between 0 and 1, got {run_filter.min_accuracy}.",
+            fields={"minAccuracy": ["Must be between 0 and 1."]},
+        )
+    date_from, date_to = _as_utc(run_filter.run_date_from), _as_utc(run_filter.run_date_to)
+    if date_from is not None and date_to is not None and date_from > date_to:
+        raise InvalidInput(
+            "runDateFrom must not be after runDateTo.",
+            fields={"runDateFrom": ["Must not be after runDateTo."]},
+        )
+    return replace(run_filter, run_date_from=date_from, run_date_to=date_to)
+
+
+async def list_training_runs(
+    *,
+    ctx: Context,
+    run_filter: TrainingRunFilter | None = None,
+    order: TrainingRunOrder | None = None,
+    page: PageRequest | None = None,
+) -> Page[TrainingRun]:
+    """A cursor page of runs, for HR_STAFF or MANAGER.
+
+    Ordered by `order` (default newest run first) with the id breaking ties; `page.first` /
+    `page.last` are 1..100 (default 20). The page's `count()` runs a COUNT only when awaited.
+    """
+    require(ctx, IS_HR_STAFF_OR_MANAGER)
+    checked = validate_filter(run_filter)
+    order = order or TrainingRunOrder()
+    codec = CURSOR_CODECS[order.field]
+    window = window_for(page or PageRequest(), codec)
+    async with ctx.db.session() as session:
+        found = await run_store.list_training_runs(session, checked, order, window)
+
+    async def count() -> int:
+        async with ctx.db.session() as session:
+            return await run_store.count_training_runs(session, checked)
+
+    return Page(
+        items=found.items,
+        cursors=[
+            codec.encode(Position(key=run_store.order_key(run, order.field), id=run.id))
+            for run in found.items
+        ],
+        has_next_page=found.has_next,
+        has_previous_page=found.has_previous,
+        count=count,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class NumberedPage:
+    """A page of a page-number list: its runs, the total count, and its neighbours."""
+
+    items: list[TrainingRun]
+    count: int
+    page: int
+    has_next: bool
+    has_previous: bool
+
+
+def _positive_int(raw: str | int | None, default: int) -> int | None:
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except (TypeError, ValueError):
+        return None
+    return value if value >= 1 else None
+
+
+async def list_training_runs_by_page(
+    *,
+    ctx: Context,
+    run_filter: TrainingRunFilter | None = None,
+    page: str | int | None = None,
+    page_size: str | int | None = None,
+) -> NumberedPage:
+    """Page `page` (from 1) of runs, newest first, for HR_STAFF or MANAGER.
+
+    `page_size` defaults to 20; larger than 100 is clamped to 100, not a positive integer is
+    InvalidInput. A page that is not a positive integer or lies past the end is NotFound
+    ("Invalid page."); page 1 of an empty list is an empty page.
+    """
+    require(ctx, IS_HR_STAFF_OR_MANAGER)
+    checked = validate_filter(run_filter)
+    size = _positive_int(page_size, DEFAULT_PAGE_SIZE)
+    if size is None:
+        raise InvalidInput(
+            f"page_size must be a positive integer, got {page_size!r}.",
+            fields={
+                "page_size": [f"A positive integer; default {DEFAULT_PAGE_SIZE}, at most 100."]
+            },
+        )
+    size = min(size, MAX_PAGE_SIZE)
+    number = _positive_int(page, 1)
+    if number is None:
+        raise NotFound("Invalid page.")
+    order = TrainingRunOrder()
+    async with ctx.db.session() as session:
+        total = await run_store.count_training_runs(session, checked)
+        last_page = max(1, -(-total // size))
+        if number > last_page:
+            raise NotFound("Invalid page.")
+        items = await run_store.list_training_runs_at_offset(
+            session, checked, order, offset=(number - 1) * size, limit=size
+        )
+    return NumberedPage(
+        items=items,
+        count=total,
+        page=number,
+        has_next=number < last_page,
+        has_previous=number > 1,
+    )

@@ -3,19 +3,60 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 
-from trainql.domain import TrainingRunStatus
+from trainql.domain import TrainingRunFilter, TrainingRunStatus
 from trainql.errors import InvalidInput, TrainingFailed
 from trainql.resolvers import training, training_runs
 from trainql.rest_compat.deps import ContextDep
 from trainql.rest_compat.routing import route
-from trainql.rest_compat.serializers import train_response, training_run_detail
+from trainql.rest_compat.serializers import (
+    train_response,
+    training_run_detail,
+    training_run_summary,
+)
 
 router = APIRouter(prefix="/api/training")
+
+
+def _page_url(request: Request, page: int) -> str:
+    """The request's absolute URL with its filters, at `page` (page 1 drops the parameter,
+    as the old API did)."""
+    if page == 1:
+        return str(request.url.remove_query_params("page"))
+    return str(request.url.include_query_params(page=page))
+
+
+@route(router, "/runs/", methods=["GET"])
+async def training_run_list_view(
+    request: Request,
+    ctx: ContextDep,
+    *,
+    page: str | None = None,
+    page_size: str | None = None,
+    status: Annotated[list[str] | None, Query()] = None,
+    trained_by: str | None = None,
+) -> dict[str, Any]:
+    # `status` may repeat or be comma-separated: ?status=COMPLETED,FAILED.
+    statuses = None
+    if status:
+        names = [name for value in status for name in value.split(",") if name.strip()]
+        statuses = training_runs.parse_statuses(names) if names else None
+    result = await training_runs.list_training_runs_by_page(
+        ctx=ctx,
+        run_filter=TrainingRunFilter(statuses=statuses, trained_by=trained_by or None),
+        page=page,
+        page_size=page_size,
+    )
+    return {
+        "count": result.count,
+        "next": _page_url(request, result.page + 1) if result.has_next else None,
+        "previous": _page_url(request, result.page - 1) if result.has_previous else None,
+        "results": [training_run_summary(run) for run in result.items],
+    }
 
 
 @route(router, "/runs/{run_id}/", methods=["GET"])

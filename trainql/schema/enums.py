@@ -11,7 +11,13 @@ import strawberry
 from trainql import domain
 
 if TYPE_CHECKING:
-    from trainql.domain import DatasetTrainingStatus, Role, TrainingRunStatus
+    from trainql.domain import (
+        DatasetTrainingStatus,
+        OrderDirection,
+        Role,
+        TrainingRunOrderField,
+        TrainingRunStatus,
+    )
 else:
     Role = strawberry.enum(domain.Role, name="Role")
     TrainingRunStatus = strawberry.enum(domain.TrainingRunStatus, name="TrainingRunStatus")
@@ -19,4 +25,15 @@ else:
         domain.DatasetTrainingStatus, name="DatasetTrainingStatus"
     )
 
-__all__ = ["DatasetTrainingStatus", "Role", "TrainingRunStatus"]
+    OrderDirection = strawberry.enum(domain.OrderDirection, name="OrderDirection")
+    TrainingRunOrderField = strawberry.enum(
+        domain.TrainingRunOrderField, name="TrainingRunOrderField"
+    )
+
+__all__ = [
+    "DatasetTrainingStatus",
+    "OrderDirection",
+    "Role",
+    "TrainingRunOrderField",
+    "TrainingRunStatus",
+]

@@ -1,0 +1,249 @@
+"""The trainingRuns query: the connection shape, cursors over HTTP, errors, permissions, the
+COUNT only when selected and a constant number of SQL statements per page."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+from sqlalchemy import event
+
+from tests.factories import Account, Factory, error_codes, graphql
+from trainql.resolvers.context import Services
+
+RUNS = """
+query Runs($filter: TrainingRunFilter, $orderBy: TrainingRunOrder, $first: Int, $after: String,
+           $last: Int, $before: String) {
+  trainingRuns(filter: $filter, orderBy: $orderBy, first: $first, after: $after, last: $last,
+               before: $before) {
+    edges { cursor node { id modelVersion } }
+    nodes { id }
+    pageInfo { hasNextPage hasPreviousPage startCursor endCursor }
+  }
+}
+"""
+
+RUNS_WITH_COUNT = """
+query Runs($filter: TrainingRunFilter) {
+  trainingRuns(filter: $filter, first: 5) { totalCount nodes { id } }
+}
+"""
+
+RUNS_WITH_RELATIONS = """
+query Runs($first: Int) {
+  trainingRuns(first: $first) {
+    nodes { id status accuracy trainedBy { id username } dataset { id name } }
+  }
+}
+"""
+
+BASE = datetime(2025, 6, 1, tzinfo=UTC)
+
+
+async def _runs(factory: Factory, count: int, **values: Any) -> list[int]:
+    return await factory.training_runs(
+        [
+            {
+                "run_date": BASE + timedelta(minutes=i),
+                "model_version": f"g{i:04d}",
+                "status": "COMPLETED",
+                "accuracy": round(0.5 + (i % 7) / 20, 2),
+                **values,
+            }
+            for i in range(count)
+        ]
+    )
+
+
+@contextmanager
+def counted_statements(services: Services) -> Iterator[list[str]]:
+    """The SQL statements the service's engine runs inside the block."""
+    statements: list[str] = []
+
+    def record(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        statements.append(statement)
+
+    engine = services.db.engine.sync_engine
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        yield statements
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+
+
+async def test_connection_has_edges_nodes_and_page_info(
+    client: httpx.AsyncClient, factory: Factory
+):
+    # given
+    reader = await factory.manager()
+    ids = await _runs(factory, 5)
+    # when
+    body = await graphql(client, RUNS, {"first": 3}, headers=reader.headers)
+    # then
+    runs = body["data"]["trainingRuns"]
+    assert [edge["node"]["id"] for edge in runs["edges"]] == [str(i) for i in ids[::-1][:3]]
+    assert runs["nodes"] == [{"id": edge["node"]["id"]} for edge in runs["edges"]]
+    assert runs["pageInfo"] == {
+        "hasNextPage": True,
+        "hasPreviousPage": False,
+        "startCursor": runs["edges"][0]["cursor"],
+        "endCursor": runs["edges"][-1]["cursor"],
+    }
+
+
+async def test_walking_forward_and_backward_over_http(client: httpx.AsyncClient, factory: Factory):
+    reader = await factory.hr_staff()
+    ids = await _runs(factory, 23)
+    order = {"field": "ACCURACY", "direction": "ASC"}
+    want = [i for _, i in sorted(((round(0.5 + (n % 7) / 20, 2), i) for n, i in enumerate(ids)))]
+
+    forward: list[str] = []
+    variables: dict[str, Any] = {"orderBy": order, "first": 5}
+    while True:
+        page = (await graphql(client, RUNS, variables, headers=reader.headers))["data"]
+        forward += [n["id"] for n in page["trainingRuns"]["nodes"]]
+        info = page["trainingRuns"]["pageInfo"]
+        if not info["hasNextPage"]:
+            break
+        variables = {"orderBy": order, "first": 5, "after": info["endCursor"]}
+
+    backward: list[str] = []
+    variables = {"orderBy": order, "last": 4}
+    while True:
+        page = (await graphql(client, RUNS, variables, headers=reader.headers))["data"]
+        backward = [n["id"] for n in page["trainingRuns"]["nodes"]] + backward
+        info = page["trainingRuns"]["pageInfo"]
+        if not info["hasPreviousPage"]:
+            break
+        variables = {"orderBy": order, "last": 4, "before": info["startCursor"]}
+
+    assert forward == backward == [str(i) for i in want]
+
+
+async def test_filter_by_status_trainer_and_accuracy(client: httpx.AsyncClient, factory: Factory):
+    reader = await factory.manager()
+    hr = await factory.hr_staff("carol")
+    mine = await _runs(factory, 4, trained_by_id=hr.user.id)
+    await factory.training_runs(
+        [{"run_date": BASE, "model_version": "q1", "status": "QUEUED", "trained_by_id": hr.user.id}]
+    )
+    body = await graphql(
+        client,
+        RUNS,
+        {
+            "filter": {"status": ["COMPLETED"], "trainedBy": "carol", "minAccuracy": 0.55},
+            "first": 10,
+        },
+        headers=reader.headers,
+    )
+    got = [n["id"] for n in body["data"]["trainingRuns"]["nodes"]]
+    assert got == [str(i) for i in mine[::-1] if i != mine[0]]
+
+
+async def test_bad_page_arguments_are_bad_user_input(client: httpx.AsyncClient, factory: Factory):
+    reader = await factory.manager()
+    for variables, field in (
+        ({"first": 0}, "first"),
+        ({"first": 101}, "first"),
+        ({"last": 500}, "last"),
+        ({"after": "Zm9yZ2Vk"}, "after"),
+        ({"before": "!!"}, "before"),
+        ({"filter": {"minAccuracy": 2}}, "minAccuracy"),
+    ):
+        body = await graphql(client, RUNS, variables, headers=reader.headers)
+        assert body["data"] is None
+        assert error_codes(body) == ["BAD_USER_INPUT"], body
+        assert list(body["errors"][0]["extensions"]["fields"]) == [field]
+
+
+async def test_a_cursor_of_another_order_is_bad_user_input(
+    client: httpx.AsyncClient, factory: Factory
+):
+    reader = await factory.manager()
+    await _runs(factory, 3)
+    first = await graphql(client, RUNS, {"first": 1}, headers=reader.headers)
+    cursor = first["data"]["trainingRuns"]["pageInfo"]["endCursor"]
+    body = await graphql(
+        client,
+        RUNS,
+        {"orderBy": {"field": "F1_SCORE"}, "after": cursor},
+        headers=reader.headers,
+    )
+    assert error_codes(body) == ["BAD_USER_INPUT"]
+    assert "belongs to the order 'RUN_DATE'" in body["errors"][0]["message"]
+
+
+async def test_listing_runs_needs_hr_staff_or_manager(client: httpx.AsyncClient, factory: Factory):
+    plain = await factory.account("plain")
+    await _runs(factory, 2)
+    assert error_codes(await graphql(client, RUNS)) == ["UNAUTHENTICATED"]
+    forbidden = await graphql(client, RUNS, headers=plain.headers)
+    assert error_codes(forbidden) == ["FORBIDDEN"]
+    assert "HR_STAFF or MANAGER" in forbidden["errors"][0]["message"]
+    bad_token = await graphql(client, RUNS, headers={"Authorization": "Token nope"})
+    assert error_codes(bad_token) == ["UNAUTHENTICATED"]
+    for account in (await factory.hr_staff(), await factory.manager()):
+        body = await graphql(client, RUNS, headers=account.bearer)
+        assert len(body["data"]["trainingRuns"]["nodes"]) == 2
+
+
+async def test_total_count_is_counted_only_when_selected(
+    client: httpx.AsyncClient, factory: Factory, services: Services
+):
+    reader = await factory.manager()
+    await _runs(factory, 12)
+    variables = {"filter": {"status": ["COMPLETED"]}}
+    await graphql(client, RUNS, variables, headers=reader.headers)  # warm up the pool
+
+    with counted_statements(services) as without:
+        await graphql(client, RUNS, {**variables, "first": 5}, headers=reader.headers)
+    with counted_statements(services) as with_count:
+        body = await graphql(client, RUNS_WITH_COUNT, variables, headers=reader.headers)
+
+    assert body["data"]["trainingRuns"]["totalCount"] == 12
+    assert not [s for s in without if "count(" in s.lower()]
+    assert len([s for s in with_count if "count(" in s.lower()]) == 1
+
+
+async def _page_statements(
+    client: httpx.AsyncClient, services: Services, reader: Account, first: int
+) -> tuple[int, list[dict[str, Any]]]:
+    with counted_statements(services) as statements:
+        body = await graphql(client, RUNS_WITH_RELATIONS, {"first": first}, headers=reader.headers)
+    return len(statements), body["data"]["trainingRuns"]["nodes"]
+
+
+async def test_a_page_with_users_and_datasets_costs_constant_statements(
+    client: httpx.AsyncClient, factory: Factory, services: Services
+):
+    # given: 120 runs by 6 trainers over 3 datasets
+    reader = await factory.manager()
+    trainers = [(await factory.hr_staff(f"t{i}")).user.id for i in range(6)]
+    datasets = [await factory.dataset_row(f"ds{i}") for i in range(3)]
+    await factory.training_runs(
+        [
+            {
+                "run_date": BASE + timedelta(seconds=i),
+                "model_version": f"s{i}",
+                "status": "COMPLETED",
+                "trained_by_id": trainers[i % 6],
+                "dataset_id": datasets[i % 3],
+            }
+            for i in range(120)
+        ]
+    )
+    await _page_statements(client, services, reader, 1)  # warm up connections and caches
+
+    # when
+    small, few = await _page_statements(client, services, reader, 10)
+    large, many = await _page_statements(client, services, reader, 100)
+
+    # then: the same statements whatever the page size: token, page, users, datasets
+    assert len(few) == 10 and len(many) == 100
+    assert {n["trainedBy"]["username"] for n in many} == {f"t{i}" for i in range(6)}
+    assert {n["dataset"]["name"] for n in many} == {"ds0", "ds1", "ds2"}
+    assert small == large
+    assert large <= 4

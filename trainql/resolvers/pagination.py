@@ -1,0 +1,143 @@
+"""Cursor pagination for every list: page requests, opaque cursors, and the page handed back.
+
+A cursor is URL-safe base64 of a small JSON document: a format version, the order it belongs
+to, and the row's Position (sort key, id). It is validated on the way in: anything this
+service did not issue for the same order is BAD_USER_INPUT, never a 500.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
+from trainql.db.pagination import Position, Window
+from trainql.errors import InvalidInput
+
+T = TypeVar("T")
+
+DEFAULT_PAGE_SIZE = 20
+MAX_PAGE_SIZE = 100
+CURSOR_VERSION = 1
+
+
+@dataclass(frozen=True, slots=True)
+class PageRequest:
+    """Relay arguments: `first` rows after `after`, or the `last` rows before `before`."""
+
+    first: int | None = None
+    after: str | None = None
+    last: int | None = None
+    before: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Page(Generic[T]):
+    """One page of a list: items with their cursors, whether more lie on either side, and a
+    `count` of the whole filtered list that runs its query only when awaited."""
+
+    items: list[T]
+    cursors: list[str]
+    has_next_page: bool
+    has_previous_page: bool
+    count: Callable[[], Awaitable[int]]
+
+    @property
+    def start_cursor(self) -> str | None:
+        return self.cursors[0] if self.cursors else None
+
+    @property
+    def end_cursor(self) -> str | None:
+        return self.cursors[-1] if self.cursors else None
+
+
+@dataclass(frozen=True, slots=True)
+class CursorCodec:
+    """Encodes Positions of one order (`order`, e.g. "RUN_DATE") as cursors and back.
+
+    `key_to_json` / `key_from_json` convert the sort key; `key_from_json` raises ValueError
+    (or TypeError) for a value that order cannot have.
+    """
+
+    order: str
+    key_to_json: Callable[[Any], Any]
+    key_from_json: Callable[[Any], Any]
+
+    def encode(self, position: Position) -> str:
+        document = {"v": CURSOR_VERSION, "o": self.order, "k": self.key_to_json(position.key)}
+        document["i"] = position.id
+        raw = json.dumps(document, separators=(",", ":")).encode()
+        return base64.urlsafe_b64encode(raw).decode("ascii")
+
+    def decode(self, cursor: str, *, argument: str) -> Position:
+        """The Position in `cursor`; InvalidInput naming `argument` when it is not a cursor
+        of this order."""
+        try:
+            document = json.loads(base64.b64decode(cursor, altchars=b"-_", validate=True))
+        except (binascii.Error, ValueError, UnicodeDecodeError):
+            raise _bad_cursor(argument, "it is not a cursor this service issued") from None
+        if not isinstance(document, dict) or set(document) != {"v", "o", "k", "i"}:
+            raise _bad_cursor(argument, "it is not a cursor this service issued")
+        if document["v"] != CURSOR_VERSION:
+            raise _bad_cursor(argument, "its format is out of date; start again from page one")
+        if document["o"] != self.order:
+            raise _bad_cursor(
+                argument, f"it belongs to the order {document['o']!r}, not {self.order!r}"
+            )
+        row_id = document["i"]
+        if not isinstance(row_id, int) or isinstance(row_id, bool) or row_id < 1:
+            raise _bad_cursor(argument, "it is not a cursor this service issued")
+        try:
+            key = self.key_from_json(document["k"])
+        except (TypeError, ValueError):
+            raise _bad_cursor(argument, "it is not a cursor this service issued") from None
+        return Position(key=key, id=row_id)
+
+
+def _bad_cursor(argument: str, why: str) -> InvalidInput:
+    message = f"Invalid cursor in {argument}: {why}."
+    return InvalidInput(
+        message,
+        fields={
+            argument: [
+                f"{why[0].upper()}{why[1:]}. Pass a cursor from this list's edges or pageInfo, "
+                "requested with the same orderBy."
+            ]
+        },
+    )
+
+
+def _page_size(name: str, value: int | None) -> int | None:
+    if value is None:
+        return None
+    if not 1 <= value <= MAX_PAGE_SIZE:
+        raise InvalidInput(
+            f"{name} must be between 1 and {MAX_PAGE_SIZE}, got {value}.",
+            fields={
+                name: [f"Must be between 1 and {MAX_PAGE_SIZE} (default {DEFAULT_PAGE_SIZE})."]
+            },
+        )
+    return value
+
+
+def window_for(request: PageRequest, codec: CursorCodec) -> Window:
+    """The rows `request` asks for; InvalidInput for sizes outside 1..100, for `first` with
+    `last`, and for cursors `codec` did not issue.
+
+    Neither size given: the first 20 (the last 20 when only `before` is given).
+    """
+    first = _page_size("first", request.first)
+    last = _page_size("last", request.last)
+    if first is not None and last is not None:
+        raise InvalidInput(
+            "Pass first (with after) or last (with before), not both.",
+            fields={"last": ["Cannot be combined with first."]},
+        )
+    after = None if request.after is None else codec.decode(request.after, argument="after")
+    before = None if request.before is None else codec.decode(request.before, argument="before")
+    backward = last is not None or (first is None and before is not None and after is None)
+    limit = first or last or DEFAULT_PAGE_SIZE
+    return Window(limit=limit, backward=backward, after=after, before=before)
