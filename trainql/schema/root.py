@@ -6,6 +6,7 @@ from collections.abc import Callable
 from functools import partial
 
 from strawberry.extensions import SchemaExtension
+from strawberry.scalars import JSON
 from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
 
@@ -47,7 +48,15 @@ def build_schema(
             config = StrawberryConfig(
                 batching_config={"max_operations": settings.graphql_max_batch}
             )
-    return TrainqlSchema(query=Query, mutation=Mutation, extensions=extensions, config=config)
+    return TrainqlSchema(
+        query=Query,
+        mutation=Mutation,
+        extensions=extensions,
+        config=config,
+        # The contract declares the JSON scalar for clients' code generators; no field of
+        # ours returns free-form JSON yet, so it is declared here rather than through a field.
+        types=[JSON],
+    )
 
 
 # The default instance: what `trainql schema` prints and the schema file test compares.

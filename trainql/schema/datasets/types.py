@@ -2,18 +2,34 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import TYPE_CHECKING, Annotated
 
 import strawberry
 from strawberry.types import Info
 
 from trainql import domain
 from trainql.resolvers import datasets as dataset_resolvers
+from trainql.resolvers import training_runs as run_resolvers
+from trainql.resolvers.pagination import PageRequest
 from trainql.schema.context import GraphQLContext
 from trainql.schema.enums import DatasetTrainingStatus
 from trainql.schema.loaders import UserByIdLoader, loader
-from trainql.schema.pagination import PageInfo, decode_cursor, encode_cursor, invalid_cursor
+from trainql.schema.pagination import (
+    Connection,
+    PageInfo,
+    connection,
+    decode_cursor,
+    encode_cursor,
+    invalid_cursor,
+)
 from trainql.schema.permissions import ctx_of
 from trainql.schema.users.types import UserType
+
+if TYPE_CHECKING:
+    from trainql.schema.training.types import TrainingRunType
+
+# TrainingRun.dataset and Dataset.trainingRuns refer to each other: resolved lazily.
+LazyTrainingRun = Annotated["TrainingRunType", strawberry.lazy("trainql.schema.training.types")]
 
 
 @strawberry.type(name="Dataset")
@@ -26,6 +42,22 @@ class DatasetType:
     created_at: datetime
     updated_at: datetime
     owner_id: strawberry.Private[int | None]
+
+    @strawberry.field(
+        description="Runs trained on this dataset, newest first (HR_STAFF or MANAGER). "
+        "first: 1 to 100, default 20."
+    )
+    async def training_runs(
+        self, info: Info[GraphQLContext, None], first: int | None = 20, after: str | None = None
+    ) -> Connection[LazyTrainingRun]:
+        from trainql.schema.training.types import TrainingRunType
+
+        page = await run_resolvers.list_training_runs(
+            ctx=ctx_of(info),
+            run_filter=domain.TrainingRunFilter(dataset_id=self.id),
+            page=PageRequest(first=first, after=after),
+        )
+        return connection(page, TrainingRunType.from_domain)
 
     @strawberry.field(description="Null for a dataset created anonymously.")
     async def owner(self, info: Info[GraphQLContext, None]) -> UserType | None:
