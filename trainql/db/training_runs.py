@@ -67,6 +67,17 @@ async def get_training_run(session: AsyncSession, *, run_id: int) -> TrainingRun
     return run_to_domain(row, username)
 
 
+async def get_training_run_status(
+    session: AsyncSession, *, run_id: int
+) -> TrainingRunStatus | None:
+    """The status of one run (a primary-key read of one column); None when there is no such run."""
+    found = await session.exec(
+        select(TrainingRunRow.status).where(col(TrainingRunRow.id) == run_id)
+    )
+    status = found.first()
+    return None if status is None else TrainingRunStatus(status)
+
+
 async def insert_training_run(session: AsyncSession, **values: Any) -> TrainingRun:
     """Insert a run row; a duplicate model_version raises ConstraintViolation on commit."""
     row = TrainingRunRow(**values)
