@@ -1,4 +1,4 @@
-"""Root Query / Mutation composed from the domain folders, and the schema object."""
+"""Root Query / Mutation / Subscription composed from the domain folders, and the schema object."""
 
 from __future__ import annotations
 
@@ -18,14 +18,17 @@ from trainql.schema.limits import limit_extensions
 from trainql.schema.persisted_queries import AutomaticPersistedQueries, PersistedQueryStore
 from trainql.schema.training.mutations import TrainingMutations
 from trainql.schema.training.queries import TrainingRunQueries
+from trainql.schema.training.subscriptions import TrainingRunSubscriptions
 from trainql.schema.users.mutations import UserMutations
 from trainql.schema.users.queries import UserQueries
 
 QUERY_TYPES: tuple[type, ...] = (UserQueries, TrainingRunQueries, DatasetQueries)
 MUTATION_TYPES: tuple[type, ...] = (UserMutations, TrainingMutations, DatasetMutations)
+SUBSCRIPTION_TYPES: tuple[type, ...] = (TrainingRunSubscriptions,)
 
 Query = merge_types("Query", QUERY_TYPES)
 Mutation = merge_types("Mutation", MUTATION_TYPES)
+Subscription = merge_types("Subscription", SUBSCRIPTION_TYPES)
 
 
 def build_schema(
@@ -47,7 +50,13 @@ def build_schema(
             config = StrawberryConfig(
                 batching_config={"max_operations": settings.graphql_max_batch}
             )
-    return TrainqlSchema(query=Query, mutation=Mutation, extensions=extensions, config=config)
+    return TrainqlSchema(
+        query=Query,
+        mutation=Mutation,
+        subscription=Subscription,
+        extensions=extensions,
+        config=config,
+    )
 
 
 # The default instance: what `trainql schema` prints and the schema file test compares.
