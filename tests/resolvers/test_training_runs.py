@@ -11,7 +11,7 @@ from trainql.db import training_runs as run_store
 from trainql.domain import TrainingRunStatus
 from trainql.errors import AuthenticationError, NotFound, PermissionDenied
 from trainql.resolvers.context import Context, Services
-from trainql.resolvers.training_runs import watch_training_run
+from trainql.resolvers.training_runs import stop_watching, watch_training_run
 
 POLL = 0.02
 
@@ -36,9 +36,11 @@ async def test_each_status_change_once_then_the_stream_ends(services: Services, 
     # given
     manager = await factory.manager()
     run = await factory.training_run(status="QUEUED", accuracy=None)
-    events = await watch_training_run(
-        ctx=Context(services=services, user=manager.user), run_id=run.id, poll_interval=POLL
+    fast = Services(
+        settings=services.settings.model_copy(update={"subscription_poll_interval_s": POLL}),
+        db=services.db,
     )
+    events = await watch_training_run(ctx=Context(services=fast, user=manager.user), run_id=run.id)
 
     async def move(status: TrainingRunStatus) -> None:
         await asyncio.sleep(POLL * 5)  # several polls see no change
@@ -56,3 +58,49 @@ async def test_each_status_change_once_then_the_stream_ends(services: Services, 
 
     # then
     assert seen == [TrainingRunStatus.QUEUED, TrainingRunStatus.RUNNING, TrainingRunStatus.FAILED]
+    await stop_watching(fast)
+
+
+async def test_one_query_per_poll_for_many_watchers(services: Services, factory: Factory):
+    """However many subscriptions wait, each interval costs one statement."""
+    from sqlalchemy import event
+
+    manager = await factory.manager()
+    fast = Services(
+        settings=services.settings.model_copy(update={"subscription_poll_interval_s": POLL}),
+        db=services.db,
+    )
+    runs = [await factory.training_run(status="QUEUED", accuracy=None) for _ in range(20)]
+    ctx = Context(services=fast, user=manager.user)
+    streams = [await watch_training_run(ctx=ctx, run_id=run.id) for run in runs]
+    for stream in streams:
+        assert (await anext(stream)).status == TrainingRunStatus.QUEUED
+    waiting = [asyncio.ensure_future(anext(stream)) for stream in streams]
+
+    statements: list[str] = []
+
+    def count(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
+        statements.append(statement)
+
+    event.listen(services.db.engine.sync_engine, "before_cursor_execute", count)
+    try:
+        await asyncio.sleep(POLL * 10)
+    finally:
+        event.remove(services.db.engine.sync_engine, "before_cursor_execute", count)
+    polls = [s for s in statements if "training_runs.status" in s]
+    # about ten intervals passed: ten-ish polls, not twenty watchers times ten
+    assert 3 <= len(polls) <= 15, len(polls)
+    assert not any(task.done() for task in waiting)
+
+    # a change reaches its watcher only
+    async with services.db.session() as session:
+        await run_store.update_training_run(
+            session, run_id=runs[3].id, status=TrainingRunStatus.RUNNING.value
+        )
+    moved = await asyncio.wait_for(waiting[3], 5)
+    assert moved.id == runs[3].id
+    assert moved.status == TrainingRunStatus.RUNNING
+    assert [task.done() for task in waiting].count(True) == 1
+    for task in waiting:
+        task.cancel()
+    await stop_watching(fast)

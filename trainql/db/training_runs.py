@@ -67,15 +67,14 @@ async def get_training_run(session: AsyncSession, *, run_id: int) -> TrainingRun
     return run_to_domain(row, username)
 
 
-async def get_training_run_status(
-    session: AsyncSession, *, run_id: int
-) -> TrainingRunStatus | None:
-    """The status of one run (a primary-key read of one column); None when there is no such run."""
+async def get_training_run_statuses(
+    session: AsyncSession, *, run_ids: list[int]
+) -> dict[int, TrainingRunStatus]:
+    """The status of each of `run_ids` that exists (primary-key lookups of one column)."""
     found = await session.exec(
-        select(TrainingRunRow.status).where(col(TrainingRunRow.id) == run_id)
+        select(TrainingRunRow.id, TrainingRunRow.status).where(col(TrainingRunRow.id).in_(run_ids))
     )
-    status = found.first()
-    return None if status is None else TrainingRunStatus(status)
+    return {run_id: TrainingRunStatus(status) for run_id, status in found.all() if run_id}
 
 
 async def insert_training_run(session: AsyncSession, **values: Any) -> TrainingRun:
