@@ -38,3 +38,11 @@ def test_bad_values_are_refused(monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setenv("TRAINQL_LOG_LEVEL", "chatty")
     with pytest.raises(ValidationError, match="log_level must be one of"):
         Settings()
+
+
+def test_cors_origins_must_be_origins(monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("TRAINQL_CORS_ORIGINS", "http://a.example, http://b.example/app")
+    with pytest.raises(
+        ValidationError, match=r"TRAINQL_CORS_ORIGINS: Invalid origin 'http://b.example/app'"
+    ):
+        Settings()

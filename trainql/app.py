@@ -15,7 +15,7 @@ from trainql.config import Settings, get_settings
 from trainql.db import migrate
 from trainql.db.engine import Database
 from trainql.multipart_guard import MultipartGuard
-from trainql.resolvers import training
+from trainql.resolvers import training, training_runs
 from trainql.resolvers.context import Services
 from trainql.rest_compat import auth as rest_auth
 from trainql.rest_compat import datasets as rest_datasets
@@ -29,7 +29,7 @@ logger = logging.getLogger("trainql")
 # Each hook gets the Services; shutdown hooks run in reverse order.
 StartupHook = Callable[[Services], Awaitable[None]]
 STARTUP_HOOKS: list[StartupHook] = [training.start_training]
-SHUTDOWN_HOOKS: list[StartupHook] = [training.stop_training]
+SHUTDOWN_HOOKS: list[StartupHook] = [training.stop_training, training_runs.stop_watching]
 
 
 class StaleDatabaseError(RuntimeError):

@@ -78,12 +78,40 @@ class Settings(BaseSettings):
     apq_cache_size: int = Field(
         1000, ge=1, description="Most automatic persisted queries kept (least recently used go)."
     )
+    subscription_poll_interval_s: float = Field(
+        0.5,
+        gt=0,
+        le=60,
+        description="How often a trainingRunUpdated subscription reads its run's status from "
+        "the database (one primary-key read per open subscription).",
+    )
+    graphql_ws_max_subscriptions: int = Field(
+        10, ge=1, description="Most operations one WebSocket connection may run at once."
+    )
+    graphql_ws_init_timeout_s: float = Field(
+        10.0,
+        gt=0,
+        description="A WebSocket that sends no connection_init within this time is closed (4408).",
+    )
 
     @field_validator("cors_origins", mode="before")
     @classmethod
     def _split_origins(cls, value: object) -> object:
         if isinstance(value, str):
             return [origin.strip() for origin in value.split(",") if origin.strip()]
+        return value
+
+    @field_validator("cors_origins")
+    @classmethod
+    def _valid_origins(cls, value: list[str]) -> list[str]:
+        # The WebSocket origin check (Strawberry's) refuses anything but scheme://host[:port]:
+        # say so at startup, naming the variable, rather than when the router is built.
+        from strawberry.http.websocket_origin import normalize_allowed_origins
+
+        try:
+            normalize_allowed_origins(value)
+        except ValueError as exc:
+            raise ValueError(f"TRAINQL_CORS_ORIGINS: {exc}") from None
         return value
 
     @field_validator("log_level")

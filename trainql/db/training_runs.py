@@ -78,6 +78,16 @@ async def get_training_run(session: AsyncSession, *, run_id: int) -> TrainingRun
     return run_to_domain(row, username)
 
 
+async def get_training_run_statuses(
+    session: AsyncSession, *, run_ids: list[int]
+) -> dict[int, TrainingRunStatus]:
+    """The status of each of `run_ids` that exists (primary-key lookups of one column)."""
+    found = await session.exec(
+        select(TrainingRunRow.id, TrainingRunRow.status).where(col(TrainingRunRow.id).in_(run_ids))
+    )
+    return {run_id: TrainingRunStatus(status) for run_id, status in found.all() if run_id}
+
+
 async def insert_training_run(session: AsyncSession, **values: Any) -> TrainingRun:
     """Insert a run row; a duplicate model_version raises ConstraintViolation on commit."""
     row = TrainingRunRow(**values)

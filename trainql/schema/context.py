@@ -31,3 +31,24 @@ async def build_context(services: Services, request: HTTPConnection) -> GraphQLC
     except AuthenticationError as exc:
         return GraphQLContext(Context(services=services), auth_error=exc)
     return GraphQLContext(Context(services=services, user=user))
+
+
+async def authenticate_connection(context: GraphQLContext) -> None:
+    """Authenticate a WebSocket from its graphql-transport-ws `connection_init` payload.
+
+    `{"Authorization": "Token <t>"}` (or `authorization`, or Bearer) in the payload replaces
+    what the handshake's headers said; without it the headers' user stays. Browsers cannot
+    set headers on a WebSocket, so the payload is how Apollo Client and graphql-ws send a
+    token. Raises AuthenticationError when the credentials that apply are wrong.
+    """
+    params = context.connection_params if isinstance(context.connection_params, dict) else {}
+    authorization = params.get("Authorization", params.get("authorization"))
+    if authorization is not None:
+        if not isinstance(authorization, str):
+            raise AuthenticationError(
+                "Invalid Authorization in connection_init. Use 'Token <token>' or 'Bearer <token>'."
+            )
+        context.ctx.user = await authenticate(context.ctx.db, authorization)
+        context.auth_error = None
+    if context.auth_error is not None:
+        raise context.auth_error

@@ -91,12 +91,21 @@ class ErrorMapping(SchemaExtension):
 
     def on_operation(self) -> Iterator[None]:
         yield
-        result = self.execution_context.result
-        errors = getattr(result, "errors", None)
-        if result is None or not errors:
-            return
-        pre_execution = isinstance(result, PreExecutionError)
-        result.errors = [_map_error(e, pre_execution=pre_execution) for e in errors]
+        _map_result_errors(self.execution_context.result)
+
+    def on_stream_result(self, result: Any) -> Iterator[None]:
+        # Subscriptions (and operations over a WebSocket) send each result as it comes,
+        # before on_operation ends: map every one of them here.
+        _map_result_errors(result)
+        yield
+
+
+def _map_result_errors(result: Any) -> None:
+    errors = getattr(result, "errors", None)
+    if result is None or not errors:
+        return
+    pre_execution = isinstance(result, PreExecutionError)
+    result.errors = [_map_error(e, pre_execution=pre_execution) for e in errors]
 
 
 class TrainqlSchema(strawberry.Schema):

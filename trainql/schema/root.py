@@ -1,4 +1,4 @@
-"""Root Query / Mutation composed from the domain folders, and the schema object."""
+"""Root Query / Mutation / Subscription composed from the domain folders, and the schema object."""
 
 from __future__ import annotations
 
@@ -19,14 +19,17 @@ from trainql.schema.limits import limit_extensions
 from trainql.schema.persisted_queries import AutomaticPersistedQueries, PersistedQueryStore
 from trainql.schema.training.mutations import TrainingMutations
 from trainql.schema.training.queries import TrainingRunQueries
+from trainql.schema.training.subscriptions import TrainingRunSubscriptions
 from trainql.schema.users.mutations import UserMutations
 from trainql.schema.users.queries import UserQueries
 
 QUERY_TYPES: tuple[type, ...] = (UserQueries, TrainingRunQueries, DatasetQueries)
 MUTATION_TYPES: tuple[type, ...] = (UserMutations, TrainingMutations, DatasetMutations)
+SUBSCRIPTION_TYPES: tuple[type, ...] = (TrainingRunSubscriptions,)
 
 Query = merge_types("Query", QUERY_TYPES)
 Mutation = merge_types("Mutation", MUTATION_TYPES)
+Subscription = merge_types("Subscription", SUBSCRIPTION_TYPES)
 
 
 def build_schema(
@@ -51,6 +54,7 @@ def build_schema(
     return TrainqlSchema(
         query=Query,
         mutation=Mutation,
+        subscription=Subscription,
         extensions=extensions,
         config=config,
         # The contract declares the JSON scalar for clients' code generators; no field of

@@ -5,24 +5,40 @@ BatchHttpLink sends) are bounded by `graphql_max_batch` and refused with a Graph
 400 body naming the limit; a GET carrying `extensions` (an APQ hash-only query) runs the
 query instead of answering GraphiQL's page, whatever the Accept header says. GraphiQL's
 page loads its assets from this server when they are installed (schema/playground.py).
+
+WebSockets (subscriptions) speak graphql-transport-ws only: a client offering only the
+legacy `graphql-ws` protocol is closed with 4406. The handshake's Origin must be the
+server's own or one of `TRAINQL_CORS_ORIGINS` (Strawberry's check; a handshake without
+Origin, from a non-browser client, passes); others get 403 before the socket is accepted.
+`connection_init` authenticates (its payload's Authorization, else the handshake's headers;
+wrong credentials close the socket with 4403) and must come within
+`graphql_ws_init_timeout_s` (else 4408); at most `graphql_ws_max_subscriptions` operations
+run at once on one socket (more are answered with a TOO_MANY_SUBSCRIPTIONS error).
 """
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 from fastapi.responses import HTMLResponse, JSONResponse
 from starlette.requests import HTTPConnection, Request
 from starlette.responses import Response
+from strawberry.exceptions import ConnectionRejectionError
 from strawberry.fastapi import GraphQLRouter
 from strawberry.http import GraphQLRequestProtocol
 from strawberry.http.base import BaseRequestProtocol
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
-from strawberry.types.unset import UNSET
+from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
+    BaseGraphQLTransportWSHandler,
+)
+from strawberry.subscriptions.protocols.graphql_transport_ws.types import SubscribeMessage
+from strawberry.types.unset import UNSET, UnsetType
 
+from trainql.errors import AuthenticationError
 from trainql.resolvers.context import Services
-from trainql.schema.context import GraphQLContext, build_context
+from trainql.schema.context import GraphQLContext, authenticate_connection, build_context
 from trainql.schema.persisted_queries import persisted_query_store
 from trainql.schema.playground import assets_router, playground_response
 from trainql.schema.root import build_schema
@@ -37,8 +53,41 @@ class BatchRefused(Exception):
         self.code = code
 
 
+class BoundedTransportWSHandler(BaseGraphQLTransportWSHandler[GraphQLContext, None]):
+    """graphql-transport-ws whose per-connection limit is refused with a coded error that
+    names the limit (Strawberry's own refusal has no `extensions.code`)."""
+
+    async def handle_subscribe(self, message: SubscribeMessage) -> None:
+        limit = self.max_subscriptions_per_connection
+        if (
+            limit is not None
+            and self.connection_acknowledged
+            and message["id"] not in self.operations
+            and len(self.operations) >= limit
+        ):
+            await self.send_message(
+                {
+                    "id": message["id"],
+                    "type": "error",
+                    "payload": [
+                        {
+                            "message": f"A connection may run at most {limit} operations at "
+                            "once (TRAINQL_GRAPHQL_WS_MAX_SUBSCRIPTIONS); complete one or "
+                            "open another connection.",
+                            "extensions": {"code": "TOO_MANY_SUBSCRIPTIONS"},
+                        }
+                    ],
+                }
+            )
+            return
+        await super().handle_subscribe(message)
+
+
 class TrainqlGraphQLRouter(GraphQLRouter[GraphQLContext, None]):
-    """Strawberry's router with bounded, well-explained batching and APQ over GET."""
+    """Strawberry's router with bounded, well-explained batching, APQ over GET, and
+    WebSockets authenticated from `connection_init`."""
+
+    graphql_transport_ws_handler_class = BoundedTransportWSHandler
 
     def __init__(self, *args: Any, max_batch: int, playground_dir: Path, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -48,6 +97,14 @@ class TrainqlGraphQLRouter(GraphQLRouter[GraphQLContext, None]):
 
     async def render_graphql_ide(self, request: Request) -> HTMLResponse:
         return playground_response(request, self.playground_dir, self.graphql_ide_html)
+
+    async def on_ws_connect(self, context: GraphQLContext) -> UnsetType | dict[str, object] | None:
+        try:
+            await authenticate_connection(context)
+        except AuthenticationError as exc:
+            # graphql-transport-ws closes the socket with 4403 Forbidden.
+            raise ConnectionRejectionError({"message": exc.message}) from exc
+        return UnsetType()  # the singleton UNSET, typed: a connection_ack without payload
 
     def should_render_graphql_ide(self, request: BaseRequestProtocol) -> bool:
         # Apollo Client 3 sends `Accept: */*`, so a hash-only APQ GET (no `query`) would
@@ -100,8 +157,9 @@ class TrainqlGraphQLRouter(GraphQLRouter[GraphQLContext, None]):
 
 def build_graphql_router(services: Services) -> TrainqlGraphQLRouter:
     """The /graphql router of one app: its schema (the settings' limits, APQ on the store
-    for this database), context, subscriptions over graphql-transport-ws, GraphiQL and
-    multipart uploads. The APQ store is also kept as `services.extras["persisted_queries"]`."""
+    for this database), context, subscriptions over graphql-transport-ws (origin-checked,
+    bounded), GraphiQL and multipart uploads. The APQ store is also kept as
+    `services.extras["persisted_queries"]`."""
     settings = services.settings
     store = persisted_query_store(services)
     services.extras["persisted_queries"] = store
@@ -113,6 +171,10 @@ def build_graphql_router(services: Services) -> TrainqlGraphQLRouter:
         build_schema(settings, persisted_queries=store),
         context_getter=graphql_context,
         subscription_protocols=[GRAPHQL_TRANSPORT_WS_PROTOCOL],
+        connection_init_wait_timeout=timedelta(seconds=settings.graphql_ws_init_timeout_s),
+        max_subscriptions_per_connection=settings.graphql_ws_max_subscriptions,
+        # An empty list: only same-origin pages (and clients sending no Origin) may connect.
+        allowed_origins=settings.cors_origins,
         graphql_ide="graphiql",
         multipart_uploads_enabled=True,
         max_batch=settings.graphql_max_batch,
