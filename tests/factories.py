@@ -80,8 +80,8 @@ class Factory:
             "n_estimators": 100,
             "hyperparameters": {"n_estimators": 100, "max_depth": None, "min_samples_split": 2},
             "per_class_metrics": {
-                "HIGH": vars_of(ClassMetrics(1.0, 1.0, 1.0, 1.0, 24)),
-                "MEDIUM": vars_of(ClassMetrics(0.979, 0.96, 0.979, 0.97, 48)),
+                "HIGH": ClassMetrics(1.0, 1.0, 1.0, 1.0, 24).as_dict(),
+                "MEDIUM": ClassMetrics(0.979, 0.96, 0.979, 0.97, 48).as_dict(),
             },
             "features_used": ["job_role_name", "trend_score"],
             "feature_importances": {"trend_score": 0.7, "job_role_name": 0.3},
@@ -135,10 +135,6 @@ class Factory:
             session.add(row)
             await session.flush()
             return row.id
-
-
-def vars_of(metrics: ClassMetrics) -> dict[str, Any]:
-    return {name: getattr(metrics, name) for name in metrics.__slots__}
 
 
 async def graphql(

@@ -65,6 +65,16 @@ class ClassMetrics:
     f1_score: float
     support: int
 
+    def as_dict(self) -> dict[str, float | int]:
+        """The metrics keyed as the REST detail and the stored JSON name them."""
+        return {
+            "accuracy": self.accuracy,
+            "precision": self.precision,
+            "recall": self.recall,
+            "f1_score": self.f1_score,
+            "support": self.support,
+        }
+
 
 @dataclass(frozen=True, slots=True)
 class TrainingRun:

@@ -346,16 +346,7 @@ async def _record_result(services: Services, run_id: int, result: TrainingResult
             total_samples=result.total_samples,
             train_samples=result.train_samples,
             test_samples=result.test_samples,
-            per_class_metrics={
-                label: {
-                    "accuracy": m.accuracy,
-                    "precision": m.precision,
-                    "recall": m.recall,
-                    "f1_score": m.f1_score,
-                    "support": m.support,
-                }
-                for label, m in result.per_class_metrics.items()
-            },
+            per_class_metrics={label: m.as_dict() for label, m in result.per_class_metrics.items()},
             features_used=result.features_used,
             feature_importances=result.feature_importances,
             confusion_matrix=result.confusion_matrix,

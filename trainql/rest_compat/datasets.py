@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from typing import Annotated, Any
 
 from fastapi import APIRouter, File, Form, Request, UploadFile
 
 from trainql.errors import InvalidInput
 from trainql.resolvers import datasets
+from trainql.rest_compat.bodies import request_fields
 from trainql.rest_compat.deps import ContextDep
 from trainql.rest_compat.routing import route
 from trainql.rest_compat.serializers import dataset_body
@@ -18,17 +18,12 @@ router = APIRouter(prefix="/ai")
 
 async def _training_status_field(request: Request) -> object:
     """`training_status` from a form (multipart or urlencoded) or a JSON object body."""
-    content_type = request.headers.get("content-type", "")
-    if content_type.startswith(("application/x-www-form-urlencoded", "multipart/form-data")):
-        return (await request.form()).get("training_status")
-    raw = await request.body()
-    if not raw:
-        return None
     try:
-        data = json.loads(raw)
-    except (json.JSONDecodeError, UnicodeDecodeError):
+        fields = await request_fields(request, expected="a form with training_status")
+    except InvalidInput:
+        # The old API's one answer for any unusable value.
         raise InvalidInput(datasets.INVALID_TRAINING_STATUS) from None
-    return data.get("training_status") if isinstance(data, dict) else None
+    return fields.get("training_status")
 
 
 @route(router, "/dataset/{dataset_id}/training-status", methods=["PATCH"])

@@ -49,16 +49,7 @@ def training_run_detail(run: TrainingRun) -> dict[str, Any]:
         "random_state": run.random_state,
         "hyperparameters": dict(run.hyperparameters),
         "training_duration_seconds": run.training_duration_seconds,
-        "per_class_metrics": {
-            label: {
-                "accuracy": m.accuracy,
-                "precision": m.precision,
-                "recall": m.recall,
-                "f1_score": m.f1_score,
-                "support": m.support,
-            }
-            for label, m in run.per_class_metrics.items()
-        },
+        "per_class_metrics": {label: m.as_dict() for label, m in run.per_class_metrics.items()},
         "features_used": list(run.features_used),
         "feature_importances": dict(run.feature_importances),
         "confusion_matrix": run.confusion_matrix,

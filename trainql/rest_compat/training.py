@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import json
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 
 from trainql.domain import TrainingRunFilter, TrainingRunStatus
-from trainql.errors import InvalidInput, TrainingFailed
+from trainql.errors import TrainingFailed
 from trainql.resolvers import training, training_runs
+from trainql.rest_compat.bodies import request_fields
 from trainql.rest_compat.deps import ContextDep
 from trainql.rest_compat.routing import route
 from trainql.rest_compat.serializers import (
@@ -65,23 +65,12 @@ async def training_run_detail_view(run_id: str, ctx: ContextDep) -> dict[str, An
     return training_run_detail(run)
 
 
-async def _json_object(request: Request) -> dict[str, Any]:
-    raw = await request.body()
-    if not raw.strip():
-        return {}
-    try:
-        data = json.loads(raw)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise InvalidInput(f"Request body is not valid JSON: {exc}.") from exc
-    if not isinstance(data, dict):
-        raise InvalidInput("Expected a JSON object of training parameters.")
-    return data
-
-
 @route(router, "/train/", methods=["POST"], status_code=201)
 async def train_view(request: Request, ctx: ContextDep) -> JSONResponse:
     result = await training.train_model(
-        ctx=ctx, request=await _json_object(request), background_field="async_training"
+        ctx=ctx,
+        request=await request_fields(request, expected="a JSON object of training parameters"),
+        background_field="async_training",
     )
     run = result.run
     if run.status == TrainingRunStatus.FAILED:

@@ -1,0 +1,32 @@
+"""Request bodies of the legacy routes: a form (urlencoded or multipart) or a JSON object."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from fastapi import Request
+
+from trainql.errors import InvalidInput
+
+FORM_CONTENT_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+
+
+async def request_fields(request: Request, *, expected: str) -> dict[str, Any]:
+    """The body's fields: a form's, or a JSON object's; an empty body has none.
+
+    A body that is not JSON, or JSON that is not an object, is InvalidInput saying that
+    `expected` (e.g. 'a JSON object of training parameters') was expected.
+    """
+    if request.headers.get("content-type", "").startswith(FORM_CONTENT_TYPES):
+        return dict(await request.form())
+    raw = await request.body()
+    if not raw.strip():
+        return {}
+    try:
+        data = json.loads(raw)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise InvalidInput(f"Request body is not valid JSON: {exc}. Expected {expected}.") from exc
+    if not isinstance(data, dict):
+        raise InvalidInput(f"Expected {expected}.")
+    return data
