@@ -323,6 +323,37 @@ async def test_datasets_pages_through_the_callers_own_newest_first(
     assert count["data"]["datasets"]["totalCount"] == 5
 
 
+async def test_walking_every_page_returns_each_own_dataset_once_and_no_one_elses(
+    client: httpx.AsyncClient, factory: Factory
+):
+    # given: seven of alice's, interleaved with bob's and ownerless ones
+    alice = await factory.account("alice")
+    bob = await factory.account("bob")
+    mine: set[str] = set()
+    for i in range(7):
+        mine.add(str((await factory.dataset(owner=alice, name=f"a{i}")).id))
+        await factory.dataset(owner=bob, name=f"b{i}")
+        await factory.dataset(name=f"n{i}")
+    # when
+    seen: list[str] = []
+    after = None
+    pages = []
+    while True:
+        body = await graphql(client, DATASETS, {"first": 3, "after": after}, headers=alice.headers)
+        assert "errors" not in body, body
+        page = body["data"]["datasets"]
+        pages.append(page)
+        seen += [edge["node"]["id"] for edge in page["edges"]]
+        if not page["pageInfo"]["hasNextPage"]:
+            break
+        after = page["pageInfo"]["endCursor"]
+    # then
+    assert [len(p["edges"]) for p in pages] == [3, 3, 1]
+    assert len(seen) == len(set(seen)) == 7
+    assert set(seen) == mine
+    assert [p["pageInfo"]["hasPreviousPage"] for p in pages] == [False, True, True]
+
+
 async def test_datasets_filters_on_training_status(client: httpx.AsyncClient, factory: Factory):
     alice = await factory.account("alice")
     trained = await factory.dataset(owner=alice, name="done")

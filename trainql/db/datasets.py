@@ -1,15 +1,16 @@
-"""Dataset rows: conversion to the domain object, reads, the insert and the status update."""
+"""Dataset rows: conversion to the domain object, reads, the insert, the status update, and
+an owner's datasets as keyset pages."""
 
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
 
-from sqlalchemy import ColumnElement, func, or_, update
-from sqlmodel import and_, col, select
+from sqlalchemy import ColumnElement, func, update
+from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from trainql.db.models import DatasetRow
+from trainql.db.pagination import KeysetPage, Sort, Window, keyset_page
 from trainql.db.types import utcnow
 from trainql.domain import Dataset, DatasetTrainingStatus
 
@@ -90,6 +91,10 @@ async def update_training_status(
     return None if row is None else dataset_to_domain(row)
 
 
+# The datasets list's one order: newest first, the id breaking ties.
+DATASETS_NEWEST_FIRST = Sort(key=col(DatasetRow.created_at), id=col(DatasetRow.id), descending=True)
+
+
 def _owned_by(owner_id: int, status: DatasetTrainingStatus | None) -> list[ColumnElement[bool]]:
     conditions: list[ColumnElement[bool]] = [col(DatasetRow.owner_id) == owner_id]
     if status is not None:
@@ -102,25 +107,23 @@ async def list_owned_datasets(
     *,
     owner_id: int,
     status: DatasetTrainingStatus | None,
-    limit: int,
-    after: tuple[datetime, uuid.UUID] | None,
-) -> list[Dataset]:
-    """Up to `limit` datasets of one owner, newest first (created_at, id descending), starting
-    after the keyset position `after`; served by the (owner_id, created_at, id) index."""
-    statement = select(DatasetRow).where(*_owned_by(owner_id, status))
-    if after is not None:
-        created_at, last_id = after
-        statement = statement.where(
-            or_(
-                col(DatasetRow.created_at) < created_at,
-                and_(col(DatasetRow.created_at) == created_at, col(DatasetRow.id) < last_id),
-            )
-        )
-    statement = statement.order_by(
-        col(DatasetRow.created_at).desc(), col(DatasetRow.id).desc()
-    ).limit(limit)
-    rows = (await session.exec(statement)).all()
-    return [dataset_to_domain(row) for row in rows]
+    window: Window,
+) -> KeysetPage[Dataset]:
+    """One keyset page of one owner's datasets (with the status, when given) in
+    DATASETS_NEWEST_FIRST order; served by the (owner_id, created_at, id) index."""
+    conditions = _owned_by(owner_id, status)
+    page = await keyset_page(
+        session,
+        select(DatasetRow).where(*conditions),
+        select(DatasetRow.id).where(*conditions),
+        sort=DATASETS_NEWEST_FIRST,
+        window=window,
+    )
+    return KeysetPage(
+        items=[dataset_to_domain(row) for row in page.items],
+        has_next=page.has_next,
+        has_previous=page.has_previous,
+    )
 
 
 async def count_owned_datasets(

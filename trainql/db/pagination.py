@@ -7,6 +7,7 @@ the pair (key, id) and "after this place" is one row-value comparison that a two
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
@@ -20,10 +21,11 @@ T = TypeVar("T")
 
 @dataclass(frozen=True, slots=True)
 class Position:
-    """A row's place in an order: its sort key value and its id."""
+    """A row's place in an order: its sort key value and its unique id (an integer or UUID
+    primary key)."""
 
     key: Any
-    id: int
+    id: int | uuid.UUID
 
 
 @dataclass(frozen=True, slots=True)

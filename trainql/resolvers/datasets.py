@@ -4,20 +4,36 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
 
 from trainql.db import datasets as dataset_store
+from trainql.db.pagination import Position
 from trainql.domain import Dataset, DatasetTrainingStatus
 from trainql.errors import InvalidInput, NotFound
 from trainql.ml.uploads import AsyncReadable, remove_stored_file, store_csv_upload
 from trainql.resolvers.context import Context
+from trainql.resolvers.pagination import (
+    CursorCodec,
+    Page,
+    PageRequest,
+    datetime_from_json,
+    datetime_to_json,
+    keyset_result,
+    uuid_id_from_json,
+    window_for,
+)
 from trainql.resolvers.permissions import IS_AUTHENTICATED, require, require_dataset_access
 
 DATASET_NOT_FOUND = "Dataset not found"
 INVALID_TRAINING_STATUS = "training_status must be either 'trained' or 'not_trained'"
 MAX_NAME_LENGTH = 255
-DEFAULT_PAGE_SIZE = 20
-MAX_PAGE_SIZE = 100
+# Cursors of the datasets list, ordered by (created_at, id).
+CREATED_AT_CURSOR = CursorCodec(
+    "CREATED_AT",
+    datetime_to_json,
+    datetime_from_json,
+    id_to_json=str,
+    id_from_json=uuid_id_from_json,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,20 +45,6 @@ class StatusChange:
     @property
     def message(self) -> str:
         return f"Dataset training status updated to '{self.dataset.training_status.value}'"
-
-
-@dataclass(frozen=True, slots=True)
-class DatasetPosition:
-    """A keyset position in the datasets list: (created_at, id) of the last item seen."""
-
-    created_at: datetime
-    id: uuid.UUID
-
-
-@dataclass(frozen=True, slots=True)
-class DatasetPage:
-    datasets: list[Dataset]
-    has_next_page: bool
 
 
 def parse_dataset_id(raw: str | uuid.UUID) -> uuid.UUID:
@@ -141,42 +143,31 @@ async def set_training_status(
     return StatusChange(dataset=updated)
 
 
-def _page_size(first: int | None) -> int:
-    if first is None:
-        return DEFAULT_PAGE_SIZE
-    if not 1 <= first <= MAX_PAGE_SIZE:
-        message = f"first must be between 1 and {MAX_PAGE_SIZE}."
-        raise InvalidInput(message, fields={"first": [message]})
-    return first
-
-
 async def list_datasets(
     *,
     ctx: Context,
     training_status: DatasetTrainingStatus | None = None,
-    first: int | None = None,
-    after: DatasetPosition | None = None,
-) -> DatasetPage:
-    """The authenticated caller's datasets, newest first, one keyset page at a time."""
+    page: PageRequest | None = None,
+) -> Page[Dataset]:
+    """A cursor page of the authenticated caller's own datasets (with the status, when
+    given), newest first with the id breaking ties; `page.first` / `page.last` are 1..100
+    (default 20). The page's `count()` runs a COUNT only when awaited."""
     user = require(ctx, IS_AUTHENTICATED)
-    size = _page_size(first)
+    window = window_for(page or PageRequest(), CREATED_AT_CURSOR)
     async with ctx.db.session() as session:
         found = await dataset_store.list_owned_datasets(
-            session,
-            owner_id=user.id,
-            status=training_status,
-            limit=size + 1,
-            after=None if after is None else (after.created_at, after.id),
+            session, owner_id=user.id, status=training_status, window=window
         )
-    return DatasetPage(datasets=found[:size], has_next_page=len(found) > size)
 
+    async def count() -> int:
+        async with ctx.db.session() as session:
+            return await dataset_store.count_owned_datasets(
+                session, owner_id=user.id, status=training_status
+            )
 
-async def count_datasets(
-    *, ctx: Context, training_status: DatasetTrainingStatus | None = None
-) -> int:
-    """How many datasets the authenticated caller owns (with the status, when given)."""
-    user = require(ctx, IS_AUTHENTICATED)
-    async with ctx.db.session() as session:
-        return await dataset_store.count_owned_datasets(
-            session, owner_id=user.id, status=training_status
-        )
+    return keyset_result(
+        found,
+        codec=CREATED_AT_CURSOR,
+        position=lambda dataset: Position(key=dataset.created_at, id=dataset.id),
+        count=count,
+    )

@@ -10,11 +10,13 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any, Generic, TypeVar
 
-from trainql.db.pagination import Position, Window
+from trainql.db.pagination import KeysetPage, Position, Window
 from trainql.errors import InvalidInput
 
 T = TypeVar("T")
@@ -54,21 +56,53 @@ class Page(Generic[T]):
         return self.cursors[-1] if self.cursors else None
 
 
+def datetime_to_json(value: datetime) -> str:
+    """A timestamp sort key as ISO-8601 in UTC."""
+    return value.astimezone(UTC).isoformat()
+
+
+def datetime_from_json(value: Any) -> datetime:
+    """A timestamp sort key back from `datetime_to_json`; an offset is required."""
+    if not isinstance(value, str):
+        raise TypeError("a timestamp must be a string")
+    parsed = datetime.fromisoformat(value)
+    if parsed.tzinfo is None:
+        raise ValueError("a timestamp without an offset")
+    return parsed
+
+
+def int_id_from_json(value: Any) -> int:
+    """An integer primary key (positive) from a cursor."""
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise ValueError("an id must be a positive integer")
+    return value
+
+
+def uuid_id_from_json(value: Any) -> uuid.UUID:
+    """A UUID primary key from a cursor (written with `str`)."""
+    if not isinstance(value, str):
+        raise TypeError("an id must be a string")
+    return uuid.UUID(value)
+
+
 @dataclass(frozen=True, slots=True)
 class CursorCodec:
     """Encodes Positions of one order (`order`, e.g. "RUN_DATE") as cursors and back.
 
-    `key_to_json` / `key_from_json` convert the sort key; `key_from_json` raises ValueError
-    (or TypeError) for a value that order cannot have.
+    `key_to_json` / `key_from_json` convert the sort key, `id_to_json` / `id_from_json` the
+    row id (by default a positive integer); the `_from_json` ones raise ValueError (or
+    TypeError) for a value that order cannot have.
     """
 
     order: str
     key_to_json: Callable[[Any], Any]
     key_from_json: Callable[[Any], Any]
+    id_to_json: Callable[[Any], Any] = int
+    id_from_json: Callable[[Any], int | uuid.UUID] = int_id_from_json
 
     def encode(self, position: Position) -> str:
         document = {"v": CURSOR_VERSION, "o": self.order, "k": self.key_to_json(position.key)}
-        document["i"] = position.id
+        document["i"] = self.id_to_json(position.id)
         raw = json.dumps(document, separators=(",", ":")).encode()
         return base64.urlsafe_b64encode(raw).decode("ascii")
 
@@ -87,10 +121,8 @@ class CursorCodec:
             raise _bad_cursor(
                 argument, f"it belongs to the order {document['o']!r}, not {self.order!r}"
             )
-        row_id = document["i"]
-        if not isinstance(row_id, int) or isinstance(row_id, bool) or row_id < 1:
-            raise _bad_cursor(argument, "it is not a cursor this service issued")
         try:
+            row_id = self.id_from_json(document["i"])
             key = self.key_from_json(document["k"])
         except (TypeError, ValueError):
             raise _bad_cursor(argument, "it is not a cursor this service issued") from None
@@ -104,7 +136,7 @@ def _bad_cursor(argument: str, why: str) -> InvalidInput:
         fields={
             argument: [
                 f"{why[0].upper()}{why[1:]}. Pass a cursor from this list's edges or pageInfo, "
-                "requested with the same orderBy."
+                "requested in the same order."
             ]
         },
     )
@@ -141,3 +173,20 @@ def window_for(request: PageRequest, codec: CursorCodec) -> Window:
     backward = last is not None or (first is None and before is not None and after is None)
     limit = first or last or DEFAULT_PAGE_SIZE
     return Window(limit=limit, backward=backward, after=after, before=before)
+
+
+def keyset_result(
+    found: KeysetPage[T],
+    *,
+    codec: CursorCodec,
+    position: Callable[[T], Position],
+    count: Callable[[], Awaitable[int]],
+) -> Page[T]:
+    """The Page of a keyset page: each item's cursor is `codec`'s encoding of its `position`."""
+    return Page(
+        items=found.items,
+        cursors=[codec.encode(position(item)) for item in found.items],
+        has_next_page=found.has_next,
+        has_previous_page=found.has_previous,
+        count=count,
+    )

@@ -30,6 +30,9 @@ from trainql.resolvers.pagination import (
     CursorCodec,
     Page,
     PageRequest,
+    datetime_from_json,
+    datetime_to_json,
+    keyset_result,
     window_for,
 )
 from trainql.resolvers.permissions import IS_HR_STAFF_OR_MANAGER, require
@@ -66,19 +69,6 @@ async def get_training_run(*, ctx: Context, run_id: str | int) -> TrainingRun:
 # Filters and orders of run lists ----------------------------------------------------------
 
 
-def _iso(value: datetime) -> str:
-    return value.astimezone(UTC).isoformat()
-
-
-def _parse_iso(value: Any) -> datetime:
-    if not isinstance(value, str):
-        raise TypeError("run date must be a string")
-    parsed = datetime.fromisoformat(value)
-    if parsed.tzinfo is None:
-        raise ValueError("run date without offset")
-    return parsed
-
-
 def _metric(value: Any) -> float | None:
     if value is None:
         return None
@@ -94,7 +84,7 @@ def _text(value: Any) -> str:
 
 
 CURSOR_CODECS = {
-    TrainingRunOrderField.RUN_DATE: CursorCodec("RUN_DATE", _iso, _parse_iso),
+    TrainingRunOrderField.RUN_DATE: CursorCodec("RUN_DATE", datetime_to_json, datetime_from_json),
     TrainingRunOrderField.ACCURACY: CursorCodec("ACCURACY", _metric, _metric),
     TrainingRunOrderField.F1_SCORE: CursorCodec("F1_SCORE", _metric, _metric),
     TrainingRunOrderField.MODEL_VERSION: CursorCodec("MODEL_VERSION", _text, _text),
@@ -165,14 +155,10 @@ async def list_training_runs(
         async with ctx.db.session() as session:
             return await run_store.count_training_runs(session, checked)
 
-    return Page(
-        items=found.items,
-        cursors=[
-            codec.encode(Position(key=run_store.order_key(run, order.field), id=run.id))
-            for run in found.items
-        ],
-        has_next_page=found.has_next,
-        has_previous_page=found.has_previous,
+    return keyset_result(
+        found,
+        codec=codec,
+        position=lambda run: Position(key=run_store.order_key(run, order.field), id=run.id),
         count=count,
     )
 

@@ -5,15 +5,11 @@ Built from a resolver `Page`; `totalCount` runs its COUNT only when a client sel
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 from collections.abc import Callable
 from typing import Any, Generic, TypeVar
 
 import strawberry
 
-from trainql.errors import InvalidInput
 from trainql.resolvers.pagination import Page
 
 NodeT = TypeVar("NodeT")
@@ -64,27 +60,3 @@ def connection(page: Page[ItemT], to_node: Callable[[ItemT], NodeT]) -> Connecti
         ),
         page=page,
     )
-
-
-def encode_cursor(values: list[Any]) -> str:
-    """An opaque cursor for the JSON-serializable keyset `values`."""
-    raw = json.dumps(values, separators=(",", ":")).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str, *, length: int, argument: str = "after") -> list[Any]:
-    """The keyset values of `cursor` (a list of `length` items); InvalidInput otherwise."""
-    try:
-        padded = cursor + "=" * (-len(cursor) % 4)
-        values = json.loads(base64.urlsafe_b64decode(padded.encode()))
-    except (binascii.Error, ValueError, UnicodeDecodeError):
-        values = None
-    if not isinstance(values, list) or len(values) != length:
-        raise invalid_cursor(argument)
-    return values
-
-
-def invalid_cursor(argument: str = "after") -> InvalidInput:
-    """The error for a cursor this service did not hand out."""
-    message = f"{argument} is not a valid cursor; pass a cursor from a previous page."
-    return InvalidInput(message, fields={argument: [message]})

@@ -7,8 +7,10 @@ from strawberry.types import Info
 
 from trainql.domain import DatasetTrainingStatus
 from trainql.resolvers import datasets
+from trainql.resolvers.pagination import PageRequest
 from trainql.schema.context import GraphQLContext
-from trainql.schema.datasets.types import DatasetConnection, DatasetType, dataset_position
+from trainql.schema.datasets.types import DatasetType
+from trainql.schema.pagination import Connection, connection
 from trainql.schema.permissions import ctx_of
 
 
@@ -28,11 +30,10 @@ class DatasetQueries:
         training_status: DatasetTrainingStatus | None = None,
         first: int | None = None,
         after: str | None = None,
-    ) -> DatasetConnection:
+    ) -> Connection[DatasetType]:
         page = await datasets.list_datasets(
             ctx=ctx_of(info),
             training_status=training_status,
-            first=first,
-            after=None if after is None else dataset_position(after),
+            page=PageRequest(first=first, after=after),
         )
-        return DatasetConnection.from_page(page, after=after, training_status=training_status)
+        return connection(page, DatasetType.from_domain)

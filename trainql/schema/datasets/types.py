@@ -14,14 +14,7 @@ from trainql.resolvers.pagination import PageRequest
 from trainql.schema.context import GraphQLContext
 from trainql.schema.enums import DatasetTrainingStatus
 from trainql.schema.loaders import UserByIdLoader, loader
-from trainql.schema.pagination import (
-    Connection,
-    PageInfo,
-    connection,
-    decode_cursor,
-    encode_cursor,
-    invalid_cursor,
-)
+from trainql.schema.pagination import Connection, connection
 from trainql.schema.permissions import ctx_of
 from trainql.schema.users.types import UserType
 
@@ -77,72 +70,6 @@ class DatasetType:
             created_at=dataset.created_at,
             updated_at=dataset.updated_at,
             owner_id=dataset.owner_id,
-        )
-
-
-def dataset_cursor(dataset: domain.Dataset) -> str:
-    """The cursor of a dataset in the datasets list: its (created_at, id) keyset."""
-    return encode_cursor([dataset.created_at.isoformat(), str(dataset.id)])
-
-
-def dataset_position(cursor: str) -> dataset_resolvers.DatasetPosition:
-    """The keyset position a `dataset_cursor` encodes; BAD_USER_INPUT for anything else."""
-    created_at, dataset_id = decode_cursor(cursor, length=2)
-    try:
-        position = dataset_resolvers.DatasetPosition(
-            created_at=datetime.fromisoformat(created_at), id=uuid.UUID(dataset_id)
-        )
-    except (TypeError, ValueError):
-        raise invalid_cursor() from None
-    if position.created_at.tzinfo is None:
-        raise invalid_cursor()
-    return position
-
-
-@strawberry.type(name="DatasetEdge")
-class DatasetEdge:
-    cursor: str
-    node: DatasetType
-
-
-@strawberry.type(name="DatasetConnection")
-class DatasetConnection:
-    edges: list[DatasetEdge]
-    page_info: PageInfo
-    training_status: strawberry.Private[domain.DatasetTrainingStatus | None]
-
-    @strawberry.field
-    def nodes(self) -> list[DatasetType]:
-        return [edge.node for edge in self.edges]
-
-    @strawberry.field(description="Counted only when asked for.")
-    async def total_count(self, info: Info[GraphQLContext, None]) -> int:
-        return await dataset_resolvers.count_datasets(
-            ctx=ctx_of(info), training_status=self.training_status
-        )
-
-    @classmethod
-    def from_page(
-        cls,
-        page: dataset_resolvers.DatasetPage,
-        *,
-        after: str | None,
-        training_status: domain.DatasetTrainingStatus | None,
-    ) -> DatasetConnection:
-        edges = [
-            DatasetEdge(cursor=dataset_cursor(d), node=DatasetType.from_domain(d))
-            for d in page.datasets
-        ]
-        return cls(
-            edges=edges,
-            page_info=PageInfo(
-                has_next_page=page.has_next_page,
-                # Forward-only pagination: a page reached with a cursor has one before it.
-                has_previous_page=after is not None,
-                start_cursor=edges[0].cursor if edges else None,
-                end_cursor=edges[-1].cursor if edges else None,
-            ),
-            training_status=training_status,
         )
 
 
