@@ -12,7 +12,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-TARGET_COLUMN = "future_need_level"
+from trainql.ml.jobs import TARGET_COLUMN
+
 CATEGORICAL_COLUMNS = ("job_role_name", "skill_name", "skill_category", "job_department")
 NUMERIC_COLUMNS = (
     "trend_score",

@@ -13,6 +13,8 @@ from typing import Any
 from trainql.domain import ClassMetrics
 
 RANDOM_STATE = 42
+# The default dataset's target; here (not in generator.py) so the service need not import pandas.
+TARGET_COLUMN = "future_need_level"
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,8 +8,6 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-import joblib
-
 SUFFIX = ".joblib"
 
 
@@ -28,6 +26,8 @@ def save_model(model: Any, path: Path) -> Path:
     fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as handle:
+            import joblib  # only workers save models; the service need not import it
+
             joblib.dump(model, handle)
             handle.flush()
             os.fsync(handle.fileno())
@@ -50,4 +50,6 @@ def remove_model(path: Path) -> None:
 
 def load_model(path: Path) -> Any:
     """A fitted pipeline written by `save_model` (only ever load files this service wrote)."""
+    import joblib
+
     return joblib.load(path)

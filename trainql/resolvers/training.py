@@ -28,8 +28,13 @@ from trainql.domain import TrainingRun, TrainingRunStatus
 from trainql.errors import InvalidInput
 from trainql.ml import loading, model_store
 from trainql.ml.executor import TrainingExecutor, TrainingTimeout, WorkerDied, create_executor
-from trainql.ml.generator import TARGET_COLUMN
-from trainql.ml.jobs import RANDOM_STATE, TrainingJob, TrainingResult, run_training_job
+from trainql.ml.jobs import (
+    RANDOM_STATE,
+    TARGET_COLUMN,
+    TrainingJob,
+    TrainingResult,
+    run_training_job,
+)
 from trainql.resolvers import datasets
 from trainql.resolvers.context import Context, Services
 from trainql.resolvers.permissions import IS_HR_STAFF, require
