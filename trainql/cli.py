@@ -132,6 +132,13 @@ def serve(
     )
 
 
+# The two ways to give a password, shared by the commands that take one.
+PasswordOption = Annotated[str | None, typer.Option(help="The password (or --password-stdin).")]
+PasswordStdinOption = Annotated[
+    bool, typer.Option("--password-stdin", help="Read the password from stdin.")
+]
+
+
 def _read_password(password: str | None, password_stdin: bool) -> str:
     if password is not None and password_stdin:
         raise fail("give --password or --password-stdin, not both")
@@ -148,10 +155,8 @@ def users_create(
     role: Annotated[
         list[RoleChoice] | None, typer.Option("--role", help="A role; repeat for several.")
     ] = None,
-    password: Annotated[str | None, typer.Option(help="The password.")] = None,
-    password_stdin: Annotated[
-        bool, typer.Option("--password-stdin", help="Read the password from stdin.")
-    ] = False,
+    password: PasswordOption = None,
+    password_stdin: PasswordStdinOption = False,
 ) -> None:
     """Create a user (no --role: a plain user who can log in but not train or read runs)."""
     settings = get_settings()
@@ -180,10 +185,8 @@ def users_list() -> None:
 @users_app.command("set-password")
 def users_set_password(
     username: Annotated[str, typer.Argument(help="Whose password to change.")],
-    password: Annotated[str | None, typer.Option(help="The new password.")] = None,
-    password_stdin: Annotated[
-        bool, typer.Option("--password-stdin", help="Read the password from stdin.")
-    ] = False,
+    password: PasswordOption = None,
+    password_stdin: PasswordStdinOption = False,
 ) -> None:
     """Replace a user's password."""
     settings = get_settings()
