@@ -4,13 +4,17 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from sklearn.metrics import accuracy_score, confusion_matrix, precision_recall_fscore_support
 
 from trainql.ml.generator import generate_future_skills
 from trainql.ml.jobs import TrainingJob
 from trainql.ml.model_store import load_model
-from trainql.ml.training import train
+from trainql.ml.training import evaluate, train
 from trainql.resolvers.training import default_dataset_source
 
 
@@ -83,3 +87,42 @@ def test_rows_without_a_target_are_left_out(tmp_path: Path):
     frame.to_csv(path, index=False)
     assert train(_job(path)).total_samples == 90
     assert pd.read_csv(path)["future_need_level"].isna().sum() == 10
+
+
+LABELS = ["HIGH", "LOW", "MEDIUM", "NONE"]
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.sampled_from(LABELS[:3]), st.sampled_from(LABELS)), min_size=1, max_size=60
+    )
+)
+def test_evaluate_agrees_with_scikit_learns_metric_functions(pairs: list[tuple[str, str]]):
+    # "NONE" is a label never (or rarely) seen on one side: its zero divisions must give 0.
+    y_true = pd.Series([t for t, _ in pairs])
+    y_pred = np.array([p for _, p in pairs], dtype=object)
+    got = evaluate(y_true, y_pred, LABELS)
+    weighted = precision_recall_fscore_support(
+        y_true, y_pred, labels=LABELS, average="weighted", zero_division=0
+    )
+    per_p, per_r, per_f, per_s = precision_recall_fscore_support(
+        y_true, y_pred, labels=LABELS, average=None, zero_division=0
+    )
+    assert got["accuracy"] == pytest.approx(accuracy_score(y_true, y_pred))
+    assert (got["precision"], got["recall"], got["f1_score"]) == pytest.approx(weighted[:3])
+    for i, label in enumerate(LABELS):
+        metrics = got["per_class_metrics"][label]
+        assert metrics.precision == pytest.approx(per_p[i])
+        assert metrics.recall == pytest.approx(per_r[i]) == pytest.approx(metrics.accuracy)
+        assert metrics.f1_score == pytest.approx(per_f[i])
+        assert metrics.support == per_s[i]
+    assert got["confusion_matrix"] == {
+        "labels": LABELS,
+        "matrix": confusion_matrix(y_true, y_pred, labels=LABELS).tolist(),
+    }
+
+
+def test_evaluate_refuses_a_prediction_outside_the_labels():
+    with pytest.raises(ValueError, match="labels outside"):
+        evaluate(pd.Series(["LOW", "HIGH"]), np.array(["LOW", "SOMETHING"]), ["HIGH", "LOW"])

@@ -161,10 +161,14 @@ class DatasetSummary:
     class_counts: dict[str, int]
 
 
-def target_labels(series: pd.Series) -> pd.Series:
-    """Target values as strings (labels are names, also when they look like numbers)."""
-    present = series.dropna()
-    return present.astype(str)
+def class_counts(series: pd.Series) -> dict[str, int]:
+    """Rows per class of a target column, missing values left out. Labels are names, also
+    when they look like numbers; the raw values are counted first and only the distinct
+    ones turned into strings, which is much cheaper than converting every row."""
+    counts: dict[str, int] = {}
+    for value, count in series.value_counts(dropna=True).items():
+        counts[str(value)] = counts.get(str(value), 0) + int(count)
+    return counts
 
 
 def inspect_dataset(
@@ -179,16 +183,16 @@ def inspect_dataset(
     columns = read_columns(path, display)
     check_target(columns, target_column, display)
     frame = _read_csv(path, display, usecols=[target_column])
-    labels = target_labels(frame[target_column])
-    counts = {str(k): int(v) for k, v in labels.value_counts().items()}
+    counts = class_counts(frame[target_column])
+    rows = sum(counts.values())
     check_classes(
         counts,
-        rows=len(labels),
+        rows=rows,
         test_split=test_split,
         target_column=target_column,
         display=display,
     )
-    return DatasetSummary(path=path, columns=columns, rows=len(labels), class_counts=dict(counts))
+    return DatasetSummary(path=path, columns=columns, rows=rows, class_counts=counts)
 
 
 def load_training_frame(
@@ -204,7 +208,9 @@ def load_training_frame(
     columns = [str(c) for c in frame.columns]
     frame.columns = pd.Index(columns)
     check_target(columns, target_column, display)
-    frame = frame[frame[target_column].notna()]
+    missing = frame[target_column].isna()
+    if missing.any():  # filtering copies every column: only when there is something to drop
+        frame = frame[~missing]
     target = frame.pop(target_column).astype(str)
     check_classes(
         {str(k): int(v) for k, v in target.value_counts().items()},
