@@ -94,7 +94,9 @@ class TrainingRun:
     model_path: str | None = None
     dataset_id: uuid.UUID | None = None
     trained_by_id: int | None = None
-    trained_by_username: str | None = None
+    # The trainer, when the run was read together with its user row (lists and single reads
+    # join it); None for a run without a trainer or read without the join.
+    trained_by: User | None = None
     error_message: str | None = None
     accuracy: float | None = None
     precision: float | None = None
@@ -109,6 +111,10 @@ class TrainingRun:
     feature_importances: dict[str, float] = field(default_factory=dict)
     confusion_matrix: dict[str, Any] | None = None
     updated_at: datetime | None = None
+
+    @property
+    def trained_by_username(self) -> str | None:
+        return None if self.trained_by is None else self.trained_by.username
 
 
 class OrderDirection(enum.StrEnum):

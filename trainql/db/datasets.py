@@ -4,8 +4,10 @@ an owner's datasets as keyset pages."""
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
-from sqlalchemy import ColumnElement, func, update
+from sqlalchemy import ColumnElement, Row, func, update
+from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -15,7 +17,8 @@ from trainql.db.types import utcnow
 from trainql.domain import Dataset, DatasetTrainingStatus
 
 
-def dataset_to_domain(row: DatasetRow) -> Dataset:
+def dataset_to_domain(row: DatasetRow | Row[Any]) -> Dataset:
+    """From an ORM row or a plain row of the table's columns."""
     return Dataset(
         id=row.id,
         name=row.name,
@@ -103,7 +106,7 @@ def _owned_by(owner_id: int, status: DatasetTrainingStatus | None) -> list[Colum
 
 
 async def list_owned_datasets(
-    session: AsyncSession,
+    conn: AsyncConnection,
     *,
     owner_id: int,
     status: DatasetTrainingStatus | None,
@@ -113,7 +116,7 @@ async def list_owned_datasets(
     DATASETS_NEWEST_FIRST order; served by the (owner_id, created_at, id) index."""
     conditions = _owned_by(owner_id, status)
     page = await keyset_page(
-        session,
+        conn,
         select(DatasetRow).where(*conditions),
         select(DatasetRow.id).where(*conditions),
         sort=DATASETS_NEWEST_FIRST,

@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
 import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.elements import ColumnElement
-from sqlmodel.ext.asyncio.session import AsyncSession
 
 T = TypeVar("T")
 
@@ -102,7 +102,7 @@ class KeysetPage(Generic[T]):
 
 
 async def _seek(
-    session: AsyncSession,
+    conn: AsyncConnection,
     statement: Any,  # a SELECT; Any because SQLModel's exec() overloads want precise row types
     *,
     sort: Sort,
@@ -116,22 +116,22 @@ async def _seek(
     reverse = not after
     if start is None:
         ordered = statement.order_by(*sort.order_by(reverse=reverse)).limit(limit)
-        return list((await session.exec(ordered)).all())
-    if session.get_bind().dialect.name != "sqlite":
+        return list((await conn.execute(ordered)).all())
+    if conn.dialect.name != "sqlite":
         seek = statement.where(sort.beyond(start, after=after, inclusive=inclusive))
         ordered = seek.order_by(*sort.order_by(reverse=reverse)).limit(limit)
-        return list((await session.exec(ordered)).all())
+        return list((await conn.execute(ordered)).all())
     ties, strictly = sort.split_beyond(start, after=after, inclusive=inclusive)
     id_order = sort.order_by(reverse=reverse)[1]
-    found = list((await session.exec(statement.where(ties).order_by(id_order).limit(limit))).all())
+    found = list((await conn.execute(statement.where(ties).order_by(id_order).limit(limit))).all())
     if len(found) < limit:
         rest = statement.where(strictly).order_by(*sort.order_by(reverse=reverse))
-        found += (await session.exec(rest.limit(limit - len(found)))).all()
+        found += (await conn.execute(rest.limit(limit - len(found)))).all()
     return found
 
 
 async def keyset_page(
-    session: AsyncSession,
+    conn: AsyncConnection,
     rows: Any,
     probe: Any,
     *,
@@ -149,7 +149,7 @@ async def keyset_page(
     if end is not None:
         statement = statement.where(sort.beyond(end, after=window.backward))
     found = await _seek(
-        session,
+        conn,
         statement,
         sort=sort,
         start=start,
@@ -163,7 +163,7 @@ async def keyset_page(
         found.reverse()
     behind = start is not None and bool(
         await _seek(
-            session,
+            conn,
             probe,
             sort=sort,
             start=start,

@@ -6,13 +6,16 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from sqlalchemy import func, literal_column, update
+from sqlalchemy import Row, func, inspect, literal_column, update
+from sqlalchemy import select as sa_select
+from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from trainql.db.models import METRIC_NULL_SORT_KEY, TrainingRunRow, UserRow
 from trainql.db.pagination import KeysetPage, Sort, Window, keyset_page
 from trainql.db.types import utcnow
+from trainql.db.users import user_columns, user_from_columns
 from trainql.domain import (
     ClassMetrics,
     OrderDirection,
@@ -21,10 +24,12 @@ from trainql.domain import (
     TrainingRunOrder,
     TrainingRunOrderField,
     TrainingRunStatus,
+    User,
 )
 
 
-def run_to_domain(row: TrainingRunRow, trained_by_username: str | None = None) -> TrainingRun:
+def run_to_domain(row: TrainingRunRow | Row[Any], trainer: User | None = None) -> TrainingRun:
+    """From an ORM row or a plain row of the table's columns (and the trainer, when read)."""
     assert row.id is not None
     return TrainingRun(
         id=row.id,
@@ -41,7 +46,7 @@ def run_to_domain(row: TrainingRunRow, trained_by_username: str | None = None) -
         notes=row.notes,
         model_path=row.model_path,
         trained_by_id=row.trained_by_id,
-        trained_by_username=trained_by_username,
+        trained_by=trainer,
         error_message=row.error_message,
         accuracy=row.accuracy,
         precision=row.precision,
@@ -61,21 +66,27 @@ def run_to_domain(row: TrainingRunRow, trained_by_username: str | None = None) -
     )
 
 
-def with_username_statement() -> Any:
-    """SELECT run, username with the trainer joined: one statement for runs and their names."""
-    return select(TrainingRunRow, UserRow.username).outerjoin(
+TRAINER_PREFIX = "trainer_"
+
+
+def with_trainer_statement() -> Any:
+    """SELECT the run's columns and its trainer's: one statement for runs and their trainers
+    (a list needs no second query for `trainedBy`). Rows are plain, read by `_to_domain`."""
+    run_columns = inspect(TrainingRunRow).local_table.columns
+    return sa_select(*run_columns, *user_columns(TRAINER_PREFIX)).outerjoin(
         UserRow, col(UserRow.id) == col(TrainingRunRow.trained_by_id)
     )
 
 
+def _run_with_trainer(row: Row[Any]) -> TrainingRun:
+    return run_to_domain(row, user_from_columns(row, TRAINER_PREFIX))
+
+
 async def get_training_run(session: AsyncSession, *, run_id: int) -> TrainingRun | None:
     found = (
-        await session.exec(with_username_statement().where(col(TrainingRunRow.id) == run_id))
+        await session.exec(with_trainer_statement().where(col(TrainingRunRow.id) == run_id))
     ).first()
-    if found is None:
-        return None
-    row, username = found
-    return run_to_domain(row, username)
+    return None if found is None else _run_with_trainer(found)
 
 
 async def get_training_run_statuses(
@@ -200,18 +211,18 @@ def filter_conditions(run_filter: TrainingRunFilter) -> list[Any]:
     return conditions
 
 
-def _to_domain(found: Sequence[Any]) -> list[TrainingRun]:
-    return [run_to_domain(row, username) for row, username in found]
+def _to_domain(found: Sequence[Row[Any]]) -> list[TrainingRun]:
+    return [_run_with_trainer(row) for row in found]
 
 
 async def list_training_runs(
-    session: AsyncSession, run_filter: TrainingRunFilter, order: TrainingRunOrder, window: Window
+    conn: AsyncConnection, run_filter: TrainingRunFilter, order: TrainingRunOrder, window: Window
 ) -> KeysetPage[TrainingRun]:
-    """One keyset page of runs (with their trainers' usernames) matching `run_filter`."""
+    """One keyset page of runs (with their trainers) matching `run_filter`."""
     conditions = filter_conditions(run_filter)
     page = await keyset_page(
-        session,
-        with_username_statement().where(*conditions),
+        conn,
+        with_trainer_statement().where(*conditions),
         select(TrainingRunRow.id).where(*conditions),
         sort=sort_for(order),
         window=window,
@@ -244,7 +255,7 @@ async def list_training_runs_at_offset(
         .subquery("page")
     )
     statement = (
-        with_username_statement()
+        with_trainer_statement()
         .join(ids, ids.c.id == col(TrainingRunRow.id))
         .order_by(*sort.order_by())
     )

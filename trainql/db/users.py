@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import func, update
+from sqlalchemy import bindparam, func, update
+from sqlalchemy import select as sa_select
+from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -20,6 +23,29 @@ def user_to_domain(row: UserRow) -> User:
         username=row.username,
         roles=frozenset(Role(r) for r in row.roles),
         is_active=row.is_active,
+    )
+
+
+def user_columns(prefix: str) -> list[Any]:
+    """The columns a `User` is made of, labelled `<prefix><name>`: for reading a user in the
+    same row as another table's columns (see `user_from_columns`)."""
+    return [
+        getattr(UserRow, name).label(prefix + name)
+        for name in ("id", "username", "roles", "is_active")
+    ]
+
+
+def user_from_columns(row: Any, prefix: str) -> User | None:
+    """The user in the `user_columns(prefix)` of `row`; None when they are NULL (an outer
+    join that found no user)."""
+    user_id = getattr(row, prefix + "id")
+    if user_id is None:
+        return None
+    return User(
+        id=user_id,
+        username=getattr(row, prefix + "username"),
+        roles=frozenset(Role(r) for r in getattr(row, prefix + "roles")),
+        is_active=getattr(row, prefix + "is_active"),
     )
 
 
@@ -68,20 +94,24 @@ async def add_token(session: AsyncSession, *, user_id: int, digest: str) -> None
     await session.flush()
 
 
+# Built once: every authenticated request runs it, and building the expression cost more
+# than the database took to answer it.
+_USER_BY_TOKEN_DIGEST = (
+    sa_select(*user_columns("user_"), col(ApiTokenRow.last_used_at))
+    .join(ApiTokenRow, col(ApiTokenRow.user_id) == col(UserRow.id))
+    .where(col(ApiTokenRow.digest) == bindparam("digest"), col(UserRow.is_active).is_(True))
+)
+
+
 async def get_user_by_token_digest(
-    session: AsyncSession, *, digest: str
+    conn: AsyncConnection, *, digest: str
 ) -> tuple[User, datetime | None] | None:
     """The active user holding the token with this digest, and when the token was last used."""
-    statement = (
-        select(UserRow, ApiTokenRow.last_used_at)
-        .join(ApiTokenRow, col(ApiTokenRow.user_id) == col(UserRow.id))
-        .where(ApiTokenRow.digest == digest, col(UserRow.is_active).is_(True))
-    )
-    found = (await session.exec(statement)).first()
-    if found is None:
+    found = (await conn.execute(_USER_BY_TOKEN_DIGEST, {"digest": digest})).first()
+    user = None if found is None else user_from_columns(found, "user_")
+    if found is None or user is None:
         return None
-    row, last_used_at = found
-    return user_to_domain(row), last_used_at
+    return user, found.last_used_at
 
 
 async def touch_token(session: AsyncSession, *, digest: str, at: datetime | None = None) -> None:

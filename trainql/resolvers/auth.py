@@ -75,12 +75,13 @@ async def authenticate(db: Database, authorization: str | None) -> User | None:
     if authorization is None:
         return None
     digest = token_digest(parse_authorization(authorization))
-    async with db.session() as session:
-        found = await user_store.get_user_by_token_digest(session, digest=digest)
-        if found is None:
-            raise AuthenticationError("Invalid token.")
-        user, last_used_at = found
-        now = utcnow()
-        if last_used_at is None or now - last_used_at > TOKEN_TOUCH_INTERVAL:
+    async with db.read() as conn:
+        found = await user_store.get_user_by_token_digest(conn, digest=digest)
+    if found is None:
+        raise AuthenticationError("Invalid token.")
+    user, last_used_at = found
+    now = utcnow()
+    if last_used_at is None or now - last_used_at > TOKEN_TOUCH_INTERVAL:
+        async with db.session() as session:
             await user_store.touch_token(session, digest=digest, at=now)
     return user

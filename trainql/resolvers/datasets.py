@@ -154,9 +154,9 @@ async def list_datasets(
     (default 20). The page's `count()` runs a COUNT only when awaited."""
     user = require(ctx, IS_AUTHENTICATED)
     window = window_for(page or PageRequest(), CREATED_AT_CURSOR)
-    async with ctx.db.session() as session:
+    async with ctx.db.read() as conn:
         found = await dataset_store.list_owned_datasets(
-            session, owner_id=user.id, status=training_status, window=window
+            conn, owner_id=user.id, status=training_status, window=window
         )
 
     async def count() -> int:

@@ -148,8 +148,8 @@ async def list_training_runs(
     order = order or TrainingRunOrder()
     codec = CURSOR_CODECS[order.field]
     window = window_for(page or PageRequest(), codec)
-    async with ctx.db.session() as session:
-        found = await run_store.list_training_runs(session, checked, order, window)
+    async with ctx.db.read() as conn:
+        found = await run_store.list_training_runs(conn, checked, order, window)
 
     async def count() -> int:
         async with ctx.db.session() as session:

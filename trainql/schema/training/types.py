@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import cast
 
 import strawberry
 from strawberry.types import Info
@@ -87,6 +88,7 @@ class TrainingRunType:
     )
     notes: str
     trained_by_id: strawberry.Private[int | None]
+    trainer: strawberry.Private[domain.User | None]
     dataset_id: strawberry.Private[object | None]
 
     @strawberry.field(description="Null until the run has COMPLETED.")
@@ -102,10 +104,19 @@ class TrainingRunType:
         )
 
     @strawberry.field
-    async def trained_by(self, info: Info[GraphQLContext, None]) -> UserType | None:
+    def trained_by(self, info: Info[GraphQLContext, None]) -> UserType | None:
+        # Not `async def`: lists read the trainer with the run, and a plain value spares
+        # graphql-core an awaitable per row. Runs read without it (a mutation's result) go
+        # through the request's dataloader, and an awaitable result is awaited all the same.
+        if self.trainer is not None:
+            return UserType.from_domain(self.trainer)
         if self.trained_by_id is None:
             return None
-        user = await loader(ctx_of(info), UserByIdLoader).load(self.trained_by_id)
+        return cast(UserType | None, self._load_trainer(info, self.trained_by_id))
+
+    @staticmethod
+    async def _load_trainer(info: Info[GraphQLContext, None], user_id: int) -> UserType | None:
+        user = await loader(ctx_of(info), UserByIdLoader).load(user_id)
         return None if user is None else UserType.from_domain(user)
 
     @strawberry.field
@@ -170,5 +181,6 @@ class TrainingRunType:
             ),
             notes=run.notes,
             trained_by_id=run.trained_by_id,
+            trainer=run.trained_by,
             dataset_id=run.dataset_id,
         )
