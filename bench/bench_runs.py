@@ -47,11 +47,42 @@ PAGE = 20
 DEPTH = 50_000
 TRAINERS = 5
 
-# Runs one second apart; a quarter FAILED or RUNNING (no metrics), the rest COMPLETED.
+# Runs one second apart; a quarter FAILED or RUNNING (no metrics), the rest COMPLETED. Every
+# row carries details of a real run's size (three classes, eleven features), so reading a
+# page decodes what a real list would.
+_CLASSES = ("HIGH", "LOW", "MEDIUM")
+_FEATURES = (
+    "job_role_name", "skill_name", "skill_category", "job_department", "trend_score",
+    "internal_usage", "training_requests", "scarcity_index", "hiring_difficulty",
+    "avg_salary_k", "economic_indicator",
+)  # fmt: skip
+_DETAILS = {
+    "hyperparameters": {"n_estimators": 100, "max_depth": None, "min_samples_split": 2},
+    "per_class_metrics": {
+        c: {"accuracy": 0.9, "precision": 0.91, "recall": 0.9, "f1_score": 0.9, "support": 24000}
+        for c in _CLASSES
+    },
+    "features_used": list(_FEATURES),
+    "feature_importances": {f: round(1 / len(_FEATURES), 6) for f in _FEATURES},
+    "confusion_matrix": {
+        "labels": list(_CLASSES),
+        "matrix": [[21600, 1200, 1200], [1200, 21600, 1200], [1200, 1200, 21600]],
+    },
+}
+_DETAIL_VALUES = ", ".join(
+    "'" + json.dumps(value) + "'"
+    for value in (
+        _DETAILS["hyperparameters"],
+        _DETAILS["per_class_metrics"],
+        _DETAILS["features_used"],
+        _DETAILS["feature_importances"],
+        _DETAILS["confusion_matrix"],
+    )
+)
 _COLUMNS = (
     "run_date, model_version, dataset_path, status, accuracy, precision, recall, f1_score,"
     " training_duration_seconds, test_split, n_estimators, hyperparameters, per_class_metrics,"
-    " features_used, feature_importances, trained_by_id, updated_at"
+    " features_used, feature_importances, confusion_matrix, trained_by_id, updated_at"
 )
 _STATUS = "CASE WHEN n % 8 = 0 THEN 'FAILED' WHEN n % 8 = 4 THEN 'RUNNING' ELSE 'COMPLETED' END"
 _METRIC = "CASE WHEN n % 4 = 0 THEN NULL ELSE ({expr}) END"
@@ -60,7 +91,7 @@ INSERT INTO training_runs ({_COLUMNS})
 SELECT timestamptz '2024-01-01' + n * interval '1 second', 'bench-' || n, 'd.csv', {_STATUS},
     {_METRIC.format(expr="(n % 1000) / 1000.0")}, {_METRIC.format(expr="(n % 997) / 997.0")},
     {_METRIC.format(expr="(n % 991) / 991.0")}, {_METRIC.format(expr="(n % 983) / 983.0")},
-    0.25, 0.2, 100, '{{"n_estimators": 100}}', '{{}}', '[]', '{{}}',
+    0.25, 0.2, 100, {_DETAIL_VALUES},
     :first_user + n % {TRAINERS}, now()
 FROM generate_series(1, :runs) AS n
 """
@@ -71,7 +102,7 @@ SELECT strftime('%Y-%m-%d %H:%M:%f000', '2024-01-01', '+' || n || ' seconds'), '
     'd.csv', {_STATUS},
     {_METRIC.format(expr="(n % 1000) / 1000.0")}, {_METRIC.format(expr="(n % 997) / 997.0")},
     {_METRIC.format(expr="(n % 991) / 991.0")}, {_METRIC.format(expr="(n % 983) / 983.0")},
-    0.25, 0.2, 100, '{{"n_estimators": 100}}', '{{}}', '[]', '{{}}',
+    0.25, 0.2, 100, {_DETAIL_VALUES},
     :first_user + n % {TRAINERS}, '2024-01-01 00:00:00.000000'
 FROM s
 """
@@ -143,6 +174,8 @@ async def fill(url: str, runs: int) -> str:
             if postgres:
                 auto = await conn.execution_options(isolation_level="AUTOCOMMIT")
                 await auto.execute(text("VACUUM ANALYZE training_runs"))
+                # Write the bulk insert's dirty pages out now, not while requests are timed.
+                await auto.execute(text("CHECKPOINT"))
             else:
                 await conn.execute(text("ANALYZE"))
                 await conn.commit()

@@ -319,7 +319,7 @@ def print_run(console: Any, result: TrainModelResult) -> None:
     summary.add_row("duration", f"{run.training_duration_seconds:.2f}s")
     console.print(summary)
     per_class = Table("class", "accuracy", "precision", "recall", "f1", "support")
-    for label, m in run.per_class_metrics.items():
+    for label, m in (run.details.per_class_metrics if run.details else {}).items():
         per_class.add_row(
             label,
             f"{m.accuracy:.4f}",

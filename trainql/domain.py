@@ -77,8 +77,21 @@ class ClassMetrics:
 
 
 @dataclass(frozen=True, slots=True)
+class TrainingRunDetails:
+    """What a run records beyond the fields a list shows: hyperparameters, per-class metrics,
+    features, importances and the confusion matrix. They are most of a run's stored bytes,
+    so lists of runs read them only for the clients that ask."""
+
+    hyperparameters: dict[str, Any] = field(default_factory=dict)
+    per_class_metrics: dict[str, ClassMetrics] = field(default_factory=dict)
+    features_used: list[str] = field(default_factory=list)
+    feature_importances: dict[str, float] = field(default_factory=dict)
+    confusion_matrix: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class TrainingRun:
-    """One training run, with every field of the REST detail."""
+    """One training run: the fields of the REST list and detail, and its `details`."""
 
     id: int
     run_date: datetime
@@ -89,7 +102,6 @@ class TrainingRun:
     random_state: int
     target_column: str
     n_estimators: int
-    hyperparameters: dict[str, Any]
     notes: str
     model_path: str | None = None
     dataset_id: uuid.UUID | None = None
@@ -106,11 +118,10 @@ class TrainingRun:
     total_samples: int | None = None
     train_samples: int | None = None
     test_samples: int | None = None
-    per_class_metrics: dict[str, ClassMetrics] = field(default_factory=dict)
-    features_used: list[str] = field(default_factory=list)
-    feature_importances: dict[str, float] = field(default_factory=dict)
-    confusion_matrix: dict[str, Any] | None = None
     updated_at: datetime | None = None
+    # None when the run was read without them: list pages leave them out (see
+    # TrainingRunDetails).
+    details: TrainingRunDetails | None = None
 
     @property
     def trained_by_username(self) -> str | None:

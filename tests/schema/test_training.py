@@ -247,3 +247,93 @@ async def test_a_page_with_users_and_datasets_costs_constant_statements(
     assert {n["trainedBy"]["username"] for n in many} == {f"t{i}" for i in range(6)}
     assert {n["dataset"]["name"] for n in many} == {"ds0", "ds1", "ds2"}
     assert small == large == 3
+
+
+RUNS_WITH_DETAILS = """
+query Runs($first: Int) {
+  trainingRuns(first: $first) {
+    nodes {
+      id
+      ... on TrainingRun { hyperparameters { nEstimators maxDepth minSamplesSplit } }
+      ...Details
+    }
+  }
+}
+fragment Details on TrainingRun {
+  featuresUsed
+  perClassMetrics { label precision support }
+  featureImportances { feature importance }
+  confusionMatrix { labels matrix }
+}
+"""
+RUN_DETAILS = """
+query Run($id: ID!) {
+  trainingRun(id: $id) {
+    id
+    hyperparameters { nEstimators maxDepth minSamplesSplit }
+    featuresUsed
+    perClassMetrics { label precision support }
+    featureImportances { feature importance }
+    confusionMatrix { labels matrix }
+  }
+}
+"""
+
+
+async def test_a_page_selecting_run_details_reads_them_in_one_batch(
+    client: httpx.AsyncClient, factory: Factory, services: Services
+):
+    # given: 60 runs, each with its own details
+    reader = await factory.manager()
+    await factory.training_runs(
+        [
+            {
+                "run_date": BASE + timedelta(seconds=i),
+                "model_version": f"d{i}",
+                "status": "COMPLETED",
+                "hyperparameters": {"n_estimators": 10 + i, "max_depth": i or None},
+                "features_used": [f"f{i}", "shared"],
+                "per_class_metrics": {
+                    "A": {
+                        "accuracy": 0.5,
+                        "precision": i / 100,
+                        "recall": 0.5,
+                        "f1_score": 0.5,
+                        "support": i,
+                    }
+                },
+                "feature_importances": {f"f{i}": 0.25, "shared": 0.75},
+                "confusion_matrix": {"labels": ["A", "B"], "matrix": [[i, 1], [2, 3]]},
+            }
+            for i in range(60)
+        ]
+    )
+    await graphql(client, RUNS_WITH_DETAILS, {"first": 1}, headers=reader.headers)  # warm up
+
+    # when: pages of 10 and 50 select the details, through an inline fragment and a named one
+    with counted_statements(services) as small:
+        few = await graphql(client, RUNS_WITH_DETAILS, {"first": 10}, headers=reader.headers)
+    with counted_statements(services) as large:
+        many = await graphql(client, RUNS_WITH_DETAILS, {"first": 50}, headers=reader.headers)
+
+    # then: every run's own details, as reading the run alone gives them, for the same
+    # statements whatever the page size: the token, the page, one batch of details
+    nodes = many["data"]["trainingRuns"]["nodes"]
+    assert len(few["data"]["trainingRuns"]["nodes"]) == 10 and len(nodes) == 50
+    assert len(small) == len(large) == 3
+    for node in nodes[::7]:
+        alone = await graphql(client, RUN_DETAILS, {"id": node["id"]}, headers=reader.headers)
+        assert alone["data"]["trainingRun"] == node
+    i = 59  # newest first: the first node is run d59
+    assert nodes[0]["hyperparameters"] == {
+        "nEstimators": 10 + i,
+        "maxDepth": i,
+        "minSamplesSplit": 2,
+    }
+    assert nodes[0]["featuresUsed"] == [f"f{i}", "shared"]
+    assert nodes[0]["perClassMetrics"] == [{"label": "A", "precision": i / 100, "support": i}]
+    assert nodes[0]["featureImportances"] == [
+        {"feature": "shared", "importance": 0.75},
+        {"feature": f"f{i}", "importance": 0.25},
+    ]
+    assert nodes[0]["confusionMatrix"] == {"labels": ["A", "B"], "matrix": [[i, 1], [2, 3]]}

@@ -3,6 +3,7 @@ filtered, ordered lists (keyset pages for cursors, offset pages for page numbers
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -20,6 +21,7 @@ from trainql.domain import (
     ClassMetrics,
     OrderDirection,
     TrainingRun,
+    TrainingRunDetails,
     TrainingRunFilter,
     TrainingRunOrder,
     TrainingRunOrderField,
@@ -27,9 +29,36 @@ from trainql.domain import (
     User,
 )
 
+# Columns read into TrainingRunDetails: left out of list pages unless asked for.
+DETAIL_COLUMNS = frozenset(
+    {
+        "hyperparameters",
+        "per_class_metrics",
+        "features_used",
+        "feature_importances",
+        "confusion_matrix",
+    }
+)
+TRAINER_PREFIX = "trainer_"
 
-def run_to_domain(row: TrainingRunRow | Row[Any], trainer: User | None = None) -> TrainingRun:
-    """From an ORM row or a plain row of the table's columns (and the trainer, when read)."""
+
+def details_to_domain(row: TrainingRunRow | Row[Any]) -> TrainingRunDetails:
+    return TrainingRunDetails(
+        hyperparameters=dict(row.hyperparameters),
+        per_class_metrics={
+            label: ClassMetrics(**values) for label, values in row.per_class_metrics.items()
+        },
+        features_used=list(row.features_used),
+        feature_importances=dict(row.feature_importances),
+        confusion_matrix=row.confusion_matrix,
+    )
+
+
+def run_to_domain(
+    row: TrainingRunRow | Row[Any], trainer: User | None = None, *, details: bool = True
+) -> TrainingRun:
+    """From an ORM row or a plain row of the table's columns (and the trainer, when read);
+    `details=False` for a row read without the DETAIL_COLUMNS."""
     assert row.id is not None
     return TrainingRun(
         id=row.id,
@@ -42,7 +71,6 @@ def run_to_domain(row: TrainingRunRow | Row[Any], trainer: User | None = None) -
         random_state=row.random_state,
         target_column=row.target_column,
         n_estimators=row.n_estimators,
-        hyperparameters=dict(row.hyperparameters),
         notes=row.notes,
         model_path=row.model_path,
         trained_by_id=row.trained_by_id,
@@ -56,37 +84,52 @@ def run_to_domain(row: TrainingRunRow | Row[Any], trainer: User | None = None) -
         total_samples=row.total_samples,
         train_samples=row.train_samples,
         test_samples=row.test_samples,
-        per_class_metrics={
-            label: ClassMetrics(**values) for label, values in row.per_class_metrics.items()
-        },
-        features_used=list(row.features_used),
-        feature_importances=dict(row.feature_importances),
-        confusion_matrix=row.confusion_matrix,
         updated_at=row.updated_at,
+        details=details_to_domain(row) if details else None,
     )
 
 
-TRAINER_PREFIX = "trainer_"
+@functools.cache
+def with_trainer_statement(*, details: bool) -> Any:
+    """SELECT the run's columns (without DETAIL_COLUMNS unless `details`) and its trainer's:
+    one statement for runs and their trainers. Rows are plain, read by `_to_domain`.
 
-
-def with_trainer_statement() -> Any:
-    """SELECT the run's columns and its trainer's: one statement for runs and their trainers
-    (a list needs no second query for `trainedBy`). Rows are plain, read by `_to_domain`."""
-    run_columns = inspect(TrainingRunRow).local_table.columns
+    Built once (statements are immutable; `.where()` makes a new one): every list request
+    starts from it."""
+    run_columns = [
+        c
+        for c in inspect(TrainingRunRow).local_table.columns
+        if details or c.name not in DETAIL_COLUMNS
+    ]
     return sa_select(*run_columns, *user_columns(TRAINER_PREFIX)).outerjoin(
         UserRow, col(UserRow.id) == col(TrainingRunRow.trained_by_id)
     )
 
 
-def _run_with_trainer(row: Row[Any]) -> TrainingRun:
-    return run_to_domain(row, user_from_columns(row, TRAINER_PREFIX))
+def _to_domain(found: Sequence[Row[Any]], *, details: bool) -> list[TrainingRun]:
+    return [
+        run_to_domain(row, user_from_columns(row, TRAINER_PREFIX), details=details) for row in found
+    ]
 
 
 async def get_training_run(session: AsyncSession, *, run_id: int) -> TrainingRun | None:
     found = (
-        await session.exec(with_trainer_statement().where(col(TrainingRunRow.id) == run_id))
+        await session.exec(
+            with_trainer_statement(details=True).where(col(TrainingRunRow.id) == run_id)
+        )
     ).first()
-    return None if found is None else _run_with_trainer(found)
+    return None if found is None else _to_domain([found], details=True)[0]
+
+
+async def get_training_run_details(
+    conn: AsyncConnection, *, run_ids: list[int]
+) -> dict[int, TrainingRunDetails]:
+    """The details of each of `run_ids` that exists (one primary-key lookup)."""
+    columns = [col(getattr(TrainingRunRow, name)) for name in sorted(DETAIL_COLUMNS)]
+    statement = sa_select(col(TrainingRunRow.id), *columns).where(
+        col(TrainingRunRow.id).in_(run_ids)
+    )
+    return {row.id: details_to_domain(row) for row in (await conn.execute(statement)).all()}
 
 
 async def get_training_run_statuses(
@@ -211,24 +254,23 @@ def filter_conditions(run_filter: TrainingRunFilter) -> list[Any]:
     return conditions
 
 
-def _to_domain(found: Sequence[Row[Any]]) -> list[TrainingRun]:
-    return [_run_with_trainer(row) for row in found]
-
-
 async def list_training_runs(
     conn: AsyncConnection, run_filter: TrainingRunFilter, order: TrainingRunOrder, window: Window
 ) -> KeysetPage[TrainingRun]:
-    """One keyset page of runs (with their trainers) matching `run_filter`."""
+    """One keyset page of runs (with their trainers, without their details) matching
+    `run_filter`."""
     conditions = filter_conditions(run_filter)
     page = await keyset_page(
         conn,
-        with_trainer_statement().where(*conditions),
+        with_trainer_statement(details=False).where(*conditions),
         select(TrainingRunRow.id).where(*conditions),
         sort=sort_for(order),
         window=window,
     )
     return KeysetPage(
-        items=_to_domain(page.items), has_next=page.has_next, has_previous=page.has_previous
+        items=_to_domain(page.items, details=False),
+        has_next=page.has_next,
+        has_previous=page.has_previous,
     )
 
 
@@ -240,7 +282,7 @@ async def list_training_runs_at_offset(
     offset: int,
     limit: int,
 ) -> list[TrainingRun]:
-    """`limit` runs from `offset` on, for page-number pagination.
+    """`limit` runs (without their details) from `offset` on, for page-number pagination.
 
     The OFFSET walks (key, id) in a subquery that touches the index only; the full rows are
     read for the page's ids alone.
@@ -255,11 +297,11 @@ async def list_training_runs_at_offset(
         .subquery("page")
     )
     statement = (
-        with_trainer_statement()
+        with_trainer_statement(details=False)
         .join(ids, ids.c.id == col(TrainingRunRow.id))
         .order_by(*sort.order_by())
     )
-    return _to_domain((await session.exec(statement)).all())
+    return _to_domain((await session.exec(statement)).all(), details=False)
 
 
 async def count_training_runs(session: AsyncSession, run_filter: TrainingRunFilter) -> int:

@@ -29,6 +29,9 @@ def training_run_summary(run: TrainingRun) -> dict[str, Any]:
 
 
 def training_run_detail(run: TrainingRun) -> dict[str, Any]:
+    details = run.details
+    # Every path to a detail reads one run with its details; a list's run has none.
+    assert details is not None, "training_run_detail needs a run read with its details"
     return {
         "id": run.id,
         "run_date": iso_utc(run.run_date),
@@ -47,12 +50,12 @@ def training_run_detail(run: TrainingRun) -> dict[str, Any]:
         "test_split": run.test_split,
         "n_estimators": run.n_estimators,
         "random_state": run.random_state,
-        "hyperparameters": dict(run.hyperparameters),
+        "hyperparameters": dict(details.hyperparameters),
         "training_duration_seconds": run.training_duration_seconds,
-        "per_class_metrics": {label: m.as_dict() for label, m in run.per_class_metrics.items()},
-        "features_used": list(run.features_used),
-        "feature_importances": dict(run.feature_importances),
-        "confusion_matrix": run.confusion_matrix,
+        "per_class_metrics": {label: m.as_dict() for label, m in details.per_class_metrics.items()},
+        "features_used": list(details.features_used),
+        "feature_importances": dict(details.feature_importances),
+        "confusion_matrix": details.confusion_matrix,
         "trained_by_username": run.trained_by_username,
         "notes": run.notes,
         "target_column": run.target_column,

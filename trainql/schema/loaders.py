@@ -10,6 +10,7 @@ from strawberry.dataloader import DataLoader
 
 from trainql import domain
 from trainql.db import datasets as dataset_store
+from trainql.db import training_runs as run_store
 from trainql.db import users as user_store
 from trainql.resolvers.context import Context
 
@@ -32,6 +33,18 @@ class DatasetByIdLoader(DataLoader[uuid.UUID, domain.Dataset | None]):
         async def load(ids: list[uuid.UUID]) -> Sequence[domain.Dataset | None]:
             async with ctx.db.session() as session:
                 found = await dataset_store.get_datasets_by_ids(session, list(set(ids)))
+            return [found.get(i) for i in ids]
+
+        super().__init__(load_fn=load)
+
+
+class TrainingRunDetailsByIdLoader(DataLoader[int, domain.TrainingRunDetails | None]):
+    """Details of runs read without them (list pages), for the clients that select them."""
+
+    def __init__(self, ctx: Context) -> None:
+        async def load(ids: list[int]) -> Sequence[domain.TrainingRunDetails | None]:
+            async with ctx.db.read() as conn:
+                found = await run_store.get_training_run_details(conn, run_ids=list(set(ids)))
             return [found.get(i) for i in ids]
 
         super().__init__(load_fn=load)

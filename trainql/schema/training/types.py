@@ -1,7 +1,8 @@
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
-from typing import cast
+from typing import TypeVar, cast
 
 import strawberry
 from strawberry.types import Info
@@ -10,9 +11,16 @@ from trainql import domain
 from trainql.schema.context import GraphQLContext
 from trainql.schema.datasets.types import DatasetType
 from trainql.schema.enums import TrainingRunStatus
-from trainql.schema.loaders import DatasetByIdLoader, UserByIdLoader, loader
+from trainql.schema.loaders import (
+    DatasetByIdLoader,
+    TrainingRunDetailsByIdLoader,
+    UserByIdLoader,
+    loader,
+)
 from trainql.schema.permissions import ctx_of
 from trainql.schema.users.types import UserType
+
+T = TypeVar("T")
 
 
 @strawberry.type(name="Hyperparameters")
@@ -77,19 +85,63 @@ class TrainingRunType:
     test_split: float
     random_state: int
     target_column: str
-    hyperparameters: HyperparametersType
-    per_class_metrics: list[ClassMetricsType]
-    features_used: list[str]
-    feature_importances: list[FeatureImportanceType] = strawberry.field(
-        description="Mean decrease in impurity per input feature, largest first."
-    )
-    confusion_matrix: ConfusionMatrixType | None = strawberry.field(
-        description="On the test split; null until the run has COMPLETED."
-    )
+
+    # The details are fields with resolvers: a run from a list page comes without them, and
+    # they are then read for the whole page in one batch, only when a client selects one.
+    @strawberry.field
+    def hyperparameters(self, info: Info[GraphQLContext, None]) -> HyperparametersType:
+        return self._from_details(info, self._hyperparameters)
+
+    @strawberry.field
+    def per_class_metrics(self, info: Info[GraphQLContext, None]) -> list[ClassMetricsType]:
+        return self._from_details(info, _per_class_metrics)
+
+    @strawberry.field
+    def features_used(self, info: Info[GraphQLContext, None]) -> list[str]:
+        return self._from_details(info, lambda details: list(details.features_used))
+
+    @strawberry.field(description="Mean decrease in impurity per input feature, largest first.")
+    def feature_importances(self, info: Info[GraphQLContext, None]) -> list[FeatureImportanceType]:
+        return self._from_details(info, _feature_importances)
+
+    @strawberry.field(description="On the test split; null until the run has COMPLETED.")
+    def confusion_matrix(self, info: Info[GraphQLContext, None]) -> ConfusionMatrixType | None:
+        return self._from_details(info, _confusion_matrix)
+
     notes: str
     trained_by_id: strawberry.Private[int | None]
     trainer: strawberry.Private[domain.User | None]
     dataset_id: strawberry.Private[object | None]
+    n_estimators: strawberry.Private[int]
+    details: strawberry.Private[domain.TrainingRunDetails | None]
+
+    def _from_details(
+        self,
+        info: Info[GraphQLContext, None],
+        convert: Callable[[domain.TrainingRunDetails], T],
+    ) -> T:
+        # Not awaited here: a run read with its details answers at once, and only a run
+        # without them hands graphql-core an awaitable (which it awaits all the same).
+        if self.details is not None:
+            return convert(self.details)
+        return cast(T, self._load_details(info, convert))
+
+    async def _load_details(
+        self,
+        info: Info[GraphQLContext, None],
+        convert: Callable[[domain.TrainingRunDetails], T],
+    ) -> T:
+        details = await loader(ctx_of(info), TrainingRunDetailsByIdLoader).load(int(self.id))
+        # Runs are never deleted, so a run on a page still has its row.
+        return convert(details or domain.TrainingRunDetails())
+
+    def _hyperparameters(self, details: domain.TrainingRunDetails) -> HyperparametersType:
+        hp = details.hyperparameters
+        return HyperparametersType(
+            n_estimators=int(hp.get("n_estimators", self.n_estimators)),
+            max_depth=hp.get("max_depth"),
+            min_samples_split=int(hp.get("min_samples_split", 2)),
+        )
 
     @strawberry.field(description="Null until the run has COMPLETED.")
     def metrics(self) -> MetricsType | None:
@@ -128,7 +180,6 @@ class TrainingRunType:
 
     @classmethod
     def from_domain(cls, run: domain.TrainingRun) -> TrainingRunType:
-        hp = run.hyperparameters
         return cls(
             id=strawberry.ID(str(run.id)),
             run_date=run.run_date,
@@ -148,39 +199,40 @@ class TrainingRunType:
             test_split=run.test_split,
             random_state=run.random_state,
             target_column=run.target_column,
-            hyperparameters=HyperparametersType(
-                n_estimators=int(hp.get("n_estimators", run.n_estimators)),
-                max_depth=hp.get("max_depth"),
-                min_samples_split=int(hp.get("min_samples_split", 2)),
-            ),
-            per_class_metrics=[
-                ClassMetricsType(
-                    label=label,
-                    accuracy=m.accuracy,
-                    precision=m.precision,
-                    recall=m.recall,
-                    f1_score=m.f1_score,
-                    support=m.support,
-                )
-                for label, m in run.per_class_metrics.items()
-            ],
-            features_used=list(run.features_used),
-            feature_importances=[
-                FeatureImportanceType(feature=name, importance=value)
-                for name, value in sorted(
-                    run.feature_importances.items(), key=lambda item: -item[1]
-                )
-            ],
-            confusion_matrix=(
-                ConfusionMatrixType(
-                    labels=list(run.confusion_matrix["labels"]),
-                    matrix=[list(map(int, row)) for row in run.confusion_matrix["matrix"]],
-                )
-                if run.confusion_matrix
-                else None
-            ),
             notes=run.notes,
             trained_by_id=run.trained_by_id,
             trainer=run.trained_by,
             dataset_id=run.dataset_id,
+            n_estimators=run.n_estimators,
+            details=run.details,
         )
+
+
+def _per_class_metrics(details: domain.TrainingRunDetails) -> list[ClassMetricsType]:
+    return [
+        ClassMetricsType(
+            label=label,
+            accuracy=m.accuracy,
+            precision=m.precision,
+            recall=m.recall,
+            f1_score=m.f1_score,
+            support=m.support,
+        )
+        for label, m in details.per_class_metrics.items()
+    ]
+
+
+def _feature_importances(details: domain.TrainingRunDetails) -> list[FeatureImportanceType]:
+    return [
+        FeatureImportanceType(feature=name, importance=value)
+        for name, value in sorted(details.feature_importances.items(), key=lambda item: -item[1])
+    ]
+
+
+def _confusion_matrix(details: domain.TrainingRunDetails) -> ConfusionMatrixType | None:
+    matrix = details.confusion_matrix
+    if not matrix:
+        return None
+    return ConfusionMatrixType(
+        labels=list(matrix["labels"]), matrix=[list(map(int, row)) for row in matrix["matrix"]]
+    )
