@@ -17,13 +17,9 @@ from trainql.domain import Role, User
 
 
 def user_to_domain(row: UserRow) -> User:
-    assert row.id is not None
-    return User(
-        id=row.id,
-        username=row.username,
-        roles=frozenset(Role(r) for r in row.roles),
-        is_active=row.is_active,
-    )
+    user = user_from_columns(row, "")
+    assert user is not None, "a stored user has an id"
+    return user
 
 
 def user_columns(prefix: str) -> list[Any]:
@@ -36,8 +32,8 @@ def user_columns(prefix: str) -> list[Any]:
 
 
 def user_from_columns(row: Any, prefix: str) -> User | None:
-    """The user in the `user_columns(prefix)` of `row`; None when they are NULL (an outer
-    join that found no user)."""
+    """The user in the `user_columns(prefix)` of `row` (a UserRow itself, with prefix "");
+    None when they are NULL (an outer join that found no user)."""
     user_id = getattr(row, prefix + "id")
     if user_id is None:
         return None
