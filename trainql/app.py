@@ -7,14 +7,14 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
-from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 
 from trainql import __version__
 from trainql.config import Settings, get_settings
 from trainql.db import migrate
 from trainql.db.engine import Database
-from trainql.multipart_guard import MultipartGuard
+from trainql.http.cors import install_cors
+from trainql.http.multipart import MultipartGuard
 from trainql.resolvers import training, training_runs
 from trainql.resolvers.context import Services
 from trainql.rest_compat import auth as rest_auth
@@ -44,27 +44,6 @@ def check_schema_revision(settings: Settings) -> None:
             f"The database is at schema revision {current or 'none'}, this trainql needs "
             f"{head}. Run `trainql migrate` (`trainql serve` does it on start)."
         )
-
-
-def _cors(app: FastAPI, origins: list[str]) -> None:
-    if not origins:
-        return
-    wildcard = "*" in origins
-    app.add_middleware(
-        CORSMiddleware,
-        allow_origins=origins,
-        # Credentials with a wildcard origin would let any site act as the user.
-        allow_credentials=not wildcard,
-        allow_methods=["GET", "POST", "PATCH", "OPTIONS"],
-        allow_headers=[
-            "Authorization",
-            "Content-Type",
-            "Apollo-Require-Preflight",
-            "X-Apollo-Operation-Name",
-            "Apollo-Client-Name",
-            "Apollo-Client-Version",
-        ],
-    )
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -101,7 +80,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         max_upload_bytes=settings.max_upload_mb * 1024 * 1024,
         graphql_path="/graphql",
     )
-    _cors(app, settings.cors_origins)
+    install_cors(app, settings.cors_origins)
 
     app.include_router(build_graphql_router(services), prefix="/graphql")
     app.include_router(rest_auth.router)

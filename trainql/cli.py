@@ -98,7 +98,7 @@ def serve(
     """Migrate the database, create `admin` on first start, and serve HTTP and GraphQL."""
     import uvicorn
 
-    from trainql.serving import HTTP_PROTOCOL
+    from trainql.http.serving import HTTP_PROTOCOL
 
     settings = get_settings()
     configure_logging(settings.log_level)
@@ -120,7 +120,7 @@ def serve(
     if interrupted:
         typer.echo(f"Marked {len(interrupted)} interrupted training run(s) FAILED.")
     uvicorn.run(
-        "trainql.serving:app_factory",
+        "trainql.http.serving:app_factory",
         factory=True,
         host=host,
         port=port,
@@ -216,7 +216,7 @@ def playground_install(
 ) -> None:
     """Download GraphiQL, React and React DOM from the npm registry (TRAINQL_NPM_REGISTRY)
     into TRAINQL_PLAYGROUND_DIR, so GET /graphql serves them instead of using a CDN."""
-    from trainql import playground
+    from trainql.playground import assets as playground
 
     settings = get_settings()
     directory = settings.playground_path

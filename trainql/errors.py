@@ -71,6 +71,14 @@ class PayloadTooLarge(InvalidInput):
 
     http_status = 413
 
+    @classmethod
+    def upload(cls, max_bytes: int) -> PayloadTooLarge:
+        """The one wording of the upload size refusal (uploads and the HTTP body guard)."""
+        return cls(
+            f"The upload is larger than the limit of {max_bytes // (1024 * 1024)} MB "
+            "(TRAINQL_MAX_UPLOAD_MB)."
+        )
+
 
 class DatasetInvalid(TrainqlError):
     """A dataset that cannot be read, or lacks what training needs."""

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from trainql.ml.jobs import TARGET_COLUMN
+from trainql.constants import DEFAULT_TARGET_COLUMN
 
 CATEGORICAL_COLUMNS = ("job_role_name", "skill_name", "skill_category", "job_department")
 NUMERIC_COLUMNS = (
@@ -24,7 +24,7 @@ NUMERIC_COLUMNS = (
     "avg_salary_k",
     "economic_indicator",
 )
-COLUMNS = (*CATEGORICAL_COLUMNS, *NUMERIC_COLUMNS, TARGET_COLUMN)
+COLUMNS = (*CATEGORICAL_COLUMNS, *NUMERIC_COLUMNS, DEFAULT_TARGET_COLUMN)
 LEVELS = ("LOW", "MEDIUM", "HIGH")
 DEFAULT_ROWS = 357
 DEFAULT_SEED = 42
@@ -127,7 +127,7 @@ def generate_future_skills(rows: int = DEFAULT_ROWS, *, seed: int = DEFAULT_SEED
             "hiring_difficulty": hiring_difficulty.round(2),
             "avg_salary_k": avg_salary_k.round(1),
             "economic_indicator": economic_indicator.round(4),
-            TARGET_COLUMN: level,
+            DEFAULT_TARGET_COLUMN: level,
         },
         columns=list(COLUMNS),
     )

@@ -10,11 +10,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from trainql.constants import RANDOM_STATE
 from trainql.domain import ClassMetrics
-
-RANDOM_STATE = 42
-# The default dataset's target; here (not in generator.py) so the service need not import pandas.
-TARGET_COLUMN = "future_need_level"
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,7 +10,7 @@ from sklearn.impute import SimpleImputer
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OrdinalEncoder
 
-from trainql.ml.jobs import RANDOM_STATE
+from trainql.constants import RANDOM_STATE
 
 # Codes for categories the encoder never saw in the training split, and for missing values.
 UNKNOWN_CATEGORY = -1

@@ -47,14 +47,6 @@ def dataset_relative_path(name: str) -> str:
     return f"{DATASETS_DIR}/{name}.csv"
 
 
-def too_large_message(max_bytes: int) -> str:
-    """The one wording of the size refusal, shared with the HTTP body guard."""
-    return (
-        f"The upload is larger than the limit of {max_bytes // (1024 * 1024)} MB "
-        "(TRAINQL_MAX_UPLOAD_MB)."
-    )
-
-
 def summarize_csv(path: Path) -> tuple[list[str], int]:
     """The header and the number of data rows of a CSV file, or DatasetInvalid saying why not.
 
@@ -130,7 +122,7 @@ async def store_csv_upload(
             while chunk := await source.read(CHUNK_BYTES):
                 size += len(chunk)
                 if size > max_bytes:
-                    raise PayloadTooLarge(too_large_message(max_bytes))
+                    raise PayloadTooLarge.upload(max_bytes)
                 await anyio.to_thread.run_sync(temp.handle.write, chunk)
         columns, rows = await anyio.to_thread.run_sync(summarize_csv, temp.path)
         relative = dataset_relative_path(name)

@@ -22,26 +22,21 @@ from typing import Any
 
 import anyio.to_thread
 
+from trainql.constants import DEFAULT_DATASET_PATH, RANDOM_STATE
+from trainql.constants import DEFAULT_TARGET_COLUMN as TARGET_COLUMN
 from trainql.db import training_runs as run_store
 from trainql.db.engine import ConstraintViolation, Database
 from trainql.domain import TrainingRun, TrainingRunStatus
 from trainql.errors import InvalidInput
 from trainql.ml import loading, model_store
 from trainql.ml.executor import TrainingExecutor, TrainingTimeout, WorkerDied, create_executor
-from trainql.ml.jobs import (
-    RANDOM_STATE,
-    TARGET_COLUMN,
-    TrainingJob,
-    TrainingResult,
-    run_training_job,
-)
+from trainql.ml.jobs import TrainingJob, TrainingResult, run_training_job
 from trainql.resolvers import datasets
 from trainql.resolvers.context import Context, Services
 from trainql.resolvers.permissions import IS_HR_STAFF, require
 
 logger = logging.getLogger("trainql.training")
 
-DEFAULT_DATASET_PATH = "ml/data/future_skills_dataset.csv"
 MODEL_VERSION_RE = re.compile(r"[A-Za-z0-9._-]{1,64}")
 MAX_NOTES_LENGTH = 10_000
 MAX_PATH_LENGTH = 1024

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from starlette.requests import HTTPConnection
 from strawberry.fastapi import BaseContext
+from strawberry.types import Info
 
 from trainql.errors import AuthenticationError
 from trainql.resolvers.auth import authenticate
@@ -52,3 +53,8 @@ async def authenticate_connection(context: GraphQLContext) -> None:
         context.auth_error = None
     if context.auth_error is not None:
         raise context.auth_error
+
+
+def resolver_context(info: Info[GraphQLContext, None]) -> Context:
+    """The resolver Context of the GraphQL request `info` belongs to."""
+    return info.context.ctx

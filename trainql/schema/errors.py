@@ -29,8 +29,9 @@ def _map_error(error: GraphQLError, *, pre_execution: bool) -> GraphQLError:
     if (extensions := error.extensions or {}).get("code"):
         return error
     if isinstance(error.original_error, GraphQLError):
-        # graphql-core refused a variable's value (e.g. a missing required one) and
-        # Strawberry wrapped that refusal: the client's mistake, not ours.
+        # graphql-core refused a variable's value (an unknown enum value, a malformed UUID,
+        # a missing required one) and Strawberry wrapped that refusal: the client's mistake,
+        # not ours to mask. Unwrapped, it is coded below like any error without an original.
         error = GraphQLError(
             error.message,
             nodes=error.nodes,
@@ -48,10 +49,7 @@ def _map_error(error: GraphQLError, *, pre_execution: bool) -> GraphQLError:
             original_error=domain,
             extensions={"code": domain.code, **domain.extensions(), **extensions},
         )
-    # graphql-core and Strawberry raise GraphQLErrors (an unknown enum value, a malformed
-    # UUID) when coercing a client's variables: the client's mistake, not ours to mask.
-    coercion = isinstance(error.original_error, GraphQLError)
-    if error.original_error is not None and not coercion:
+    if error.original_error is not None:
         return GraphQLError(
             MASKED_MESSAGE,
             nodes=error.nodes,
@@ -60,8 +58,6 @@ def _map_error(error: GraphQLError, *, pre_execution: bool) -> GraphQLError:
         )
     if isinstance(error, GraphQLSyntaxError):
         code = "GRAPHQL_PARSE_FAILED"
-    elif coercion:
-        code = "BAD_USER_INPUT"
     elif pre_execution:
         code = "GRAPHQL_VALIDATION_FAILED"
     else:

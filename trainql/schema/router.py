@@ -4,7 +4,7 @@ Beyond Strawberry's defaults: batches (a JSON array of operations, as Apollo's
 BatchHttpLink sends) are bounded by `graphql_max_batch` and refused with a GraphQL-shaped
 400 body naming the limit; a GET carrying `extensions` (an APQ hash-only query) runs the
 query instead of answering GraphiQL's page, whatever the Accept header says. GraphiQL's
-page loads its assets from this server when they are installed (schema/playground.py).
+page loads its assets from this server when they are installed (playground/page.py).
 
 WebSockets (subscriptions) speak graphql-transport-ws only: a client offering only the
 legacy `graphql-ws` protocol is closed with 4406. The handshake's Origin must be the
@@ -37,10 +37,10 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.types import Subscr
 from strawberry.types.unset import UNSET, UnsetType
 
 from trainql.errors import AuthenticationError
+from trainql.playground.page import assets_router, playground_response
 from trainql.resolvers.context import Services
 from trainql.schema.context import GraphQLContext, authenticate_connection, build_context
 from trainql.schema.persisted_queries import persisted_query_store
-from trainql.schema.playground import assets_router, playground_response
 from trainql.schema.root import build_schema
 
 

@@ -8,9 +8,8 @@ from strawberry.types import Info
 
 from trainql.domain import DatasetTrainingStatus
 from trainql.resolvers import datasets
-from trainql.schema.context import GraphQLContext
+from trainql.schema.context import GraphQLContext, resolver_context
 from trainql.schema.datasets.types import DatasetType, SetTrainingStatusPayload
-from trainql.schema.permissions import ctx_of
 
 
 @strawberry.type
@@ -23,7 +22,7 @@ class DatasetMutations:
     async def create_dataset(
         self, info: Info[GraphQLContext, None], name: str, file: Upload
     ) -> DatasetType:
-        created = await datasets.create_dataset(ctx=ctx_of(info), name=name, file=file)  # type: ignore[arg-type]
+        created = await datasets.create_dataset(ctx=resolver_context(info), name=name, file=file)  # type: ignore[arg-type]
         return DatasetType.from_domain(created)
 
     @strawberry.mutation(description="The owner, or anyone for an ownerless dataset.")
@@ -34,6 +33,6 @@ class DatasetMutations:
         training_status: DatasetTrainingStatus,
     ) -> SetTrainingStatusPayload:
         change = await datasets.set_training_status(
-            ctx=ctx_of(info), dataset_id=dataset_id, training_status=training_status
+            ctx=resolver_context(info), dataset_id=dataset_id, training_status=training_status
         )
         return SetTrainingStatusPayload.from_change(change)

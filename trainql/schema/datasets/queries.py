@@ -8,17 +8,16 @@ from strawberry.types import Info
 from trainql.domain import DatasetTrainingStatus
 from trainql.resolvers import datasets
 from trainql.resolvers.pagination import PageRequest
-from trainql.schema.context import GraphQLContext
+from trainql.schema.context import GraphQLContext, resolver_context
 from trainql.schema.datasets.types import DatasetType
 from trainql.schema.pagination import Connection, connection
-from trainql.schema.permissions import ctx_of
 
 
 @strawberry.type
 class DatasetQueries:
     @strawberry.field(description="The owner, or anyone for an ownerless dataset.")
     async def dataset(self, info: Info[GraphQLContext, None], id: uuid.UUID) -> DatasetType | None:
-        found = await datasets.get_dataset(ctx=ctx_of(info), dataset_id=id)
+        found = await datasets.get_dataset(ctx=resolver_context(info), dataset_id=id)
         return DatasetType.from_domain(found)
 
     @strawberry.field(
@@ -32,7 +31,7 @@ class DatasetQueries:
         after: str | None = None,
     ) -> Connection[DatasetType]:
         page = await datasets.list_datasets(
-            ctx=ctx_of(info),
+            ctx=resolver_context(info),
             training_status=training_status,
             page=PageRequest(first=first, after=after),
         )

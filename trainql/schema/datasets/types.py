@@ -11,11 +11,10 @@ from trainql import domain
 from trainql.resolvers import datasets as dataset_resolvers
 from trainql.resolvers import training_runs as run_resolvers
 from trainql.resolvers.pagination import PageRequest
-from trainql.schema.context import GraphQLContext
+from trainql.schema.context import GraphQLContext, resolver_context
 from trainql.schema.enums import DatasetTrainingStatus
 from trainql.schema.loaders import UserByIdLoader, loader
 from trainql.schema.pagination import Connection, connection
-from trainql.schema.permissions import ctx_of
 from trainql.schema.users.types import UserType
 
 if TYPE_CHECKING:
@@ -46,7 +45,7 @@ class DatasetType:
         from trainql.schema.training.types import TrainingRunType
 
         page = await run_resolvers.list_training_runs(
-            ctx=ctx_of(info),
+            ctx=resolver_context(info),
             run_filter=domain.TrainingRunFilter(dataset_id=self.id),
             page=PageRequest(first=first, after=after),
         )
@@ -56,7 +55,7 @@ class DatasetType:
     async def owner(self, info: Info[GraphQLContext, None]) -> UserType | None:
         if self.owner_id is None:
             return None
-        user = await loader(ctx_of(info), UserByIdLoader).load(self.owner_id)
+        user = await loader(resolver_context(info), UserByIdLoader).load(self.owner_id)
         return None if user is None else UserType.from_domain(user)
 
     @classmethod

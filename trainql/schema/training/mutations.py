@@ -6,8 +6,7 @@ from strawberry.utils.str_converters import to_camel_case
 
 from trainql.errors import InvalidInput
 from trainql.resolvers import training
-from trainql.schema.context import GraphQLContext
-from trainql.schema.permissions import ctx_of
+from trainql.schema.context import GraphQLContext, resolver_context
 from trainql.schema.training.inputs import TrainModelInput, as_request
 from trainql.schema.training.types import TrainingRunType
 
@@ -37,7 +36,9 @@ class TrainingMutations:
         self, info: Info[GraphQLContext, None], input: TrainModelInput | None = None
     ) -> TrainModelPayload:
         try:
-            result = await training.train_model(ctx=ctx_of(info), request=as_request(input))
+            result = await training.train_model(
+                ctx=resolver_context(info), request=as_request(input)
+            )
         except InvalidInput as exc:
             raise _graphql_names(exc) from exc
         return TrainModelPayload(

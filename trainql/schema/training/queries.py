@@ -5,9 +5,8 @@ from strawberry.types import Info
 
 from trainql.resolvers import training_runs
 from trainql.resolvers.pagination import PageRequest
-from trainql.schema.context import GraphQLContext
+from trainql.schema.context import GraphQLContext, resolver_context
 from trainql.schema.pagination import Connection, connection
-from trainql.schema.permissions import ctx_of
 from trainql.schema.training.inputs import TrainingRunFilterInput, TrainingRunOrderInput
 from trainql.schema.training.types import TrainingRunType
 
@@ -20,7 +19,7 @@ class TrainingRunQueries:
     async def training_run(
         self, info: Info[GraphQLContext, None], id: strawberry.ID
     ) -> TrainingRunType | None:
-        run = await training_runs.get_training_run(ctx=ctx_of(info), run_id=id)
+        run = await training_runs.get_training_run(ctx=resolver_context(info), run_id=id)
         return TrainingRunType.from_domain(run)
 
     @strawberry.field(description="HR_STAFF or MANAGER. first: 1 to 100, default 20.")
@@ -36,7 +35,7 @@ class TrainingRunQueries:
         before: str | None = None,
     ) -> Connection[TrainingRunType]:
         page = await training_runs.list_training_runs(
-            ctx=ctx_of(info),
+            ctx=resolver_context(info),
             run_filter=None if filter is None else filter.to_domain(),
             order=None if order_by is None else order_by.to_domain(),
             page=PageRequest(first=first, after=after, last=last, before=before),

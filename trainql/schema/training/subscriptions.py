@@ -8,8 +8,7 @@ from strawberry.types import Info
 from trainql.domain import TrainingRun
 from trainql.resolvers import training_runs
 from trainql.resolvers.context import Context
-from trainql.schema.context import GraphQLContext
-from trainql.schema.permissions import ctx_of
+from trainql.schema.context import GraphQLContext, resolver_context
 from trainql.schema.training.types import TrainingRunType
 
 
@@ -34,6 +33,6 @@ class TrainingRunSubscriptions:
     ) -> AsyncGenerator[TrainingRunType, None]:
         # Not itself a generator: permission and NOT_FOUND errors are raised here, before the
         # stream starts, so graphql-transport-ws answers them with an `error` message.
-        ctx = ctx_of(info)
+        ctx = resolver_context(info)
         runs = await training_runs.watch_training_run(ctx=ctx, run_id=id)
         return _as_types(ctx, runs)

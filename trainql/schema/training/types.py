@@ -8,7 +8,7 @@ import strawberry
 from strawberry.types import Info
 
 from trainql import domain
-from trainql.schema.context import GraphQLContext
+from trainql.schema.context import GraphQLContext, resolver_context
 from trainql.schema.datasets.types import DatasetType
 from trainql.schema.enums import TrainingRunStatus
 from trainql.schema.loaders import (
@@ -17,7 +17,6 @@ from trainql.schema.loaders import (
     UserByIdLoader,
     loader,
 )
-from trainql.schema.permissions import ctx_of
 from trainql.schema.users.types import UserType
 
 T = TypeVar("T")
@@ -131,7 +130,9 @@ class TrainingRunType:
         info: Info[GraphQLContext, None],
         convert: Callable[[domain.TrainingRunDetails], T],
     ) -> T:
-        details = await loader(ctx_of(info), TrainingRunDetailsByIdLoader).load(int(self.id))
+        details = await loader(resolver_context(info), TrainingRunDetailsByIdLoader).load(
+            int(self.id)
+        )
         # Runs are never deleted, so a run on a page still has its row.
         return convert(details or domain.TrainingRunDetails())
 
@@ -168,14 +169,14 @@ class TrainingRunType:
 
     @staticmethod
     async def _load_trainer(info: Info[GraphQLContext, None], user_id: int) -> UserType | None:
-        user = await loader(ctx_of(info), UserByIdLoader).load(user_id)
+        user = await loader(resolver_context(info), UserByIdLoader).load(user_id)
         return None if user is None else UserType.from_domain(user)
 
     @strawberry.field
     async def dataset(self, info: Info[GraphQLContext, None]) -> DatasetType | None:
         if self.dataset_id is None:
             return None
-        found = await loader(ctx_of(info), DatasetByIdLoader).load(self.dataset_id)  # type: ignore[arg-type]
+        found = await loader(resolver_context(info), DatasetByIdLoader).load(self.dataset_id)  # type: ignore[arg-type]
         return None if found is None else DatasetType.from_domain(found)
 
     @classmethod

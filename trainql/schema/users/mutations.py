@@ -4,8 +4,7 @@ import strawberry
 from strawberry.types import Info
 
 from trainql.resolvers import auth
-from trainql.schema.context import GraphQLContext
-from trainql.schema.permissions import ctx_of
+from trainql.schema.context import GraphQLContext, resolver_context
 from trainql.schema.users.types import AuthPayload, UserType
 
 
@@ -15,5 +14,7 @@ class UserMutations:
     async def obtain_token(
         self, info: Info[GraphQLContext, None], username: str, password: str
     ) -> AuthPayload:
-        result = await auth.obtain_token(ctx=ctx_of(info), username=username, password=password)
+        result = await auth.obtain_token(
+            ctx=resolver_context(info), username=username, password=password
+        )
         return AuthPayload(token=result.token, user=UserType.from_domain(result.user))

@@ -23,8 +23,8 @@ from playwright.sync_api import Browser, Page, Route, sync_playwright
 
 from tests.conftest import in_ci
 from tests.live import LiveServer, live_server, settings_env
-from trainql.playground import is_installed
-from trainql.schema.playground import PAGE_ASSETS
+from trainql.playground.assets import is_installed
+from trainql.playground.page import PAGE_ASSETS
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 

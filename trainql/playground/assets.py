@@ -3,7 +3,7 @@
 `trainql playground install` downloads the pinned npm tarballs below, checks each against
 the sha512 integrity pinned here (a mirror cannot substitute other code), and extracts only
 the files the page loads into `<playground_dir>/<name>@<version>/<path>`, the layout of the
-CDN URLs. `trainql.schema.playground` serves them and renders the page when they are all
+CDN URLs. `trainql.playground.page` serves them and renders the page when they are all
 present; otherwise /graphql falls back to Strawberry's CDN page.
 """
 

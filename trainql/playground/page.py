@@ -1,6 +1,6 @@
 """GraphiQL at GET /graphql, from our own files when they are installed.
 
-With the assets of `trainql.playground` installed, the page (playground.html) loads React,
+With the assets of `trainql.playground.assets` installed, the page (playground.html) loads React,
 GraphiQL and the explorer plugin from `/graphql/_playground/<name>@<version>/<path>`, which
 this module serves, so the playground works on a machine with no internet. Without them
 /graphql answers Strawberry's page, which loads the same versions from a CDN.
@@ -16,7 +16,14 @@ from fastapi import APIRouter, HTTPException
 from starlette.requests import Request
 from starlette.responses import FileResponse, HTMLResponse
 
-from trainql.playground import EXPLORER, GRAPHIQL, REACT, REACT_DOM, asset_paths, is_installed
+from trainql.playground.assets import (
+    EXPLORER,
+    GRAPHIQL,
+    REACT,
+    REACT_DOM,
+    asset_paths,
+    is_installed,
+)
 
 ASSET_PREFIX = "/_playground"  # under the GraphQL router's /graphql
 

@@ -20,7 +20,7 @@ from typing import Any
 import anyio
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from trainql.ml.uploads import too_large_message
+from trainql.errors import PayloadTooLarge
 
 PREFLIGHT_HEADERS = (b"apollo-require-preflight", b"x-apollo-operation-name")
 # Room for the other form fields, part headers and boundaries next to a file at the limit;
@@ -116,7 +116,7 @@ class MultipartGuard:
             receive,
             send,
             status=413,
-            message=too_large_message(self.max_upload_bytes),
+            message=PayloadTooLarge.upload(self.max_upload_bytes).message,
             graphql=graphql,
         )
 

@@ -2,7 +2,7 @@
 
 The registry here is a real HTTP server in the test serving real npm tarballs built in the
 test; .ci/run installs the pinned packages from the npm registry itself before the
-browser test (tests/schema/test_playground_browser.py).
+browser test (tests/playground/test_browser.py).
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from pathlib import Path
 import pytest
 
 from tests.live import settings_env
-from trainql.playground import (
+from trainql.playground.assets import (
     PACKAGES,
     NpmPackage,
     PlaygroundInstallError,

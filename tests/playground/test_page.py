@@ -9,8 +9,8 @@ import httpx
 import pytest
 
 from trainql.config import Settings
-from trainql.playground import GRAPHIQL, asset_paths
-from trainql.schema.playground import PAGE_ASSETS
+from trainql.playground.assets import GRAPHIQL, asset_paths
+from trainql.playground.page import PAGE_ASSETS
 
 HTML = {"Accept": "text/html"}
 

@@ -37,13 +37,13 @@ if HttpToolsProtocol is not None:
             set_nodelay(transport)
             super().connection_made(transport)
 
-    HTTP_PROTOCOL = "trainql.serving:NoDelayHttpToolsProtocol"
+    HTTP_PROTOCOL = "trainql.http.serving:NoDelayHttpToolsProtocol"
 else:  # pragma: no cover
-    HTTP_PROTOCOL = "trainql.serving:NoDelayH11Protocol"
+    HTTP_PROTOCOL = "trainql.http.serving:NoDelayH11Protocol"
 
 
 def app_factory() -> object:
-    """The app for `uvicorn --factory trainql.serving:app_factory` (what `serve` runs)."""
+    """The app for `uvicorn --factory trainql.http.serving:app_factory` (what `serve` runs)."""
     from trainql.app import create_app
 
     return create_app()

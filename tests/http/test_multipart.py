@@ -22,7 +22,7 @@ from tests.datasets_support import (
 from tests.factories import PREFLIGHT
 from tests.live import LiveServer, live_server, settings_env
 from trainql.config import Settings
-from trainql.multipart_guard import DISCARD_MAX_BYTES, FORM_OVERHEAD_BYTES, MultipartGuard
+from trainql.http.multipart import DISCARD_MAX_BYTES, FORM_OVERHEAD_BYTES, MultipartGuard
 
 MB = 1024 * 1024
 CHUNK = 64 * 1024

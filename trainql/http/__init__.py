@@ -1,0 +1,1 @@
+"""HTTP plumbing around the app: middleware, CORS, and serving under uvicorn."""

@@ -1,0 +1,1 @@
+"""GraphiQL at GET /graphql: the installer of its assets (`assets`) and the page (`page`)."""
