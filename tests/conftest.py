@@ -26,7 +26,7 @@ from tests.factories import Factory
 from trainql.app import create_app
 from trainql.config import Settings
 from trainql.db import migrate
-from trainql.resolvers.context import Services
+from trainql.services import Services
 
 POSTGRES_ENV = "TRAINQL_TEST_POSTGRES_URL"
 # Which databases the `backend` fixture runs on; .ci/run runs one pass per database.

@@ -13,7 +13,7 @@ from sqlmodel import select
 from trainql.app import create_app
 from trainql.config import Settings
 from trainql.db.models import DatasetRow
-from trainql.resolvers.context import Services
+from trainql.services import Services
 
 SKILLS_CSV = b"job_role_name,trend_score,future_need_level\nEngineer,0.8,HIGH\nClerk,0.2,LOW\n"
 BOUNDARY = "trainql-test-boundary"

@@ -14,10 +14,11 @@ import httpx
 from trainql.db import datasets as dataset_store
 from trainql.db import training_runs as run_store
 from trainql.db.models import DatasetRow, TrainingRunRow
+from trainql.db.training_runs import class_metrics_json
 from trainql.domain import ClassMetrics, Dataset, Role, TrainingRun, TrainingRunStatus, User
 from trainql.resolvers.auth import issue_token
-from trainql.resolvers.context import Services
 from trainql.resolvers.users import create_user
+from trainql.services import Services
 
 DEFAULT_PASSWORD = "correct-horse-battery"
 
@@ -80,8 +81,8 @@ class Factory:
             "n_estimators": 100,
             "hyperparameters": {"n_estimators": 100, "max_depth": None, "min_samples_split": 2},
             "per_class_metrics": {
-                "HIGH": ClassMetrics(1.0, 1.0, 1.0, 1.0, 24).as_dict(),
-                "MEDIUM": ClassMetrics(0.979, 0.96, 0.979, 0.97, 48).as_dict(),
+                "HIGH": class_metrics_json(ClassMetrics(1.0, 1.0, 1.0, 1.0, 24)),
+                "MEDIUM": class_metrics_json(ClassMetrics(0.979, 0.96, 0.979, 0.97, 48)),
             },
             "features_used": ["job_role_name", "trend_score"],
             "feature_importances": {"trend_score": 0.7, "job_role_name": 0.3},
@@ -89,10 +90,9 @@ class Factory:
             "notes": "",
         }
         values.update(overrides)
+        [run_id] = await self.training_runs([values])
         async with self.services.db.session() as session:
-            run = await run_store.insert_training_run(session, **values)
-        async with self.services.db.session() as session:
-            found = await run_store.get_training_run(session, run_id=run.id)
+            found = await run_store.get_training_run(session, run_id=run_id)
         assert found is not None
         return found
 

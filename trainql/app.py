@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
@@ -12,24 +12,16 @@ from fastapi.responses import JSONResponse
 from trainql import __version__
 from trainql.config import Settings, get_settings
 from trainql.db import migrate
-from trainql.db.engine import Database
 from trainql.http.cors import install_cors
 from trainql.http.multipart import MultipartGuard
-from trainql.resolvers import training, training_runs
-from trainql.resolvers.context import Services
 from trainql.rest_compat import auth as rest_auth
 from trainql.rest_compat import datasets as rest_datasets
 from trainql.rest_compat import training as rest_training
 from trainql.rest_compat.errors import install_error_handlers
 from trainql.schema.router import build_graphql_router
+from trainql.services import Services
 
 logger = logging.getLogger("trainql")
-
-# Services that live as long as the app (the training executor, the default dataset copy).
-# Each hook gets the Services; shutdown hooks run in reverse order.
-StartupHook = Callable[[Services], Awaitable[None]]
-STARTUP_HOOKS: list[StartupHook] = [training.start_training]
-SHUTDOWN_HOOKS: list[StartupHook] = [training.stop_training, training_runs.stop_watching]
 
 
 class StaleDatabaseError(RuntimeError):
@@ -49,18 +41,16 @@ def check_schema_revision(settings: Settings) -> None:
 def create_app(settings: Settings | None = None) -> FastAPI:
     """The ASGI application. Pass `settings` to override the environment (tests do)."""
     settings = settings or get_settings()
-    services = Services(settings=settings, db=Database(settings.database_url))
+    services = Services.create(settings)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         check_schema_revision(settings)
-        for hook in STARTUP_HOOKS:
-            await hook(services)
         try:
+            await services.start()
             yield
         finally:
-            for hook in reversed(SHUTDOWN_HOOKS):
-                await hook(services)
+            await services.stop()
             await services.db.dispose()
 
     app = FastAPI(

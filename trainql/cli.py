@@ -18,6 +18,7 @@ from trainql.domain import Role
 from trainql.errors import TrainqlError
 from trainql.logs import configure_logging
 from trainql.resolvers import users as user_ops
+from trainql.training_request import PYTHON_NAMES, Hyperparameters, describe
 
 if TYPE_CHECKING:
     from trainql.resolvers.training import TrainModelResult
@@ -232,17 +233,27 @@ def playground_install(
 
 @app.command()
 def train(
+    cli: typer.Context,
     *,
-    dataset: Annotated[
-        str | None, typer.Option(help="CSV path relative to the data root (default dataset).")
+    # Named as TrainRequest names the fields (a test checks they are all here, but
+    # `background`: the command waits for its training).
+    dataset_path: Annotated[
+        str | None, typer.Option("--dataset", help=describe("dataset_path"))
+    ] = (None),
+    dataset_id: Annotated[str | None, typer.Option(help=describe("dataset_id"))] = None,
+    target_column: Annotated[str | None, typer.Option(help=describe("target_column"))] = None,
+    test_split: Annotated[float | None, typer.Option(help=describe("test_split"))] = None,
+    n_estimators: Annotated[
+        int | None, typer.Option(help=describe("n_estimators", Hyperparameters))
     ] = None,
-    target_column: Annotated[str | None, typer.Option(help="The column to predict.")] = None,
-    test_split: Annotated[float | None, typer.Option(help="0.1 to 0.5; default 0.2.")] = None,
-    n_estimators: Annotated[int | None, typer.Option(help="1 to 1000; default 100.")] = None,
-    max_depth: Annotated[int | None, typer.Option(help="1 to 100; default unlimited.")] = None,
-    min_samples_split: Annotated[int | None, typer.Option(help="2 or more; default 2.")] = None,
-    model_version: Annotated[str | None, typer.Option(help="Default api_v<timestamp>.")] = None,
-    notes: Annotated[str | None, typer.Option(help="Free text kept with the run.")] = None,
+    max_depth: Annotated[int | None, typer.Option(help=describe("max_depth", Hyperparameters))] = (
+        None
+    ),
+    min_samples_split: Annotated[
+        int | None, typer.Option(help=describe("min_samples_split", Hyperparameters))
+    ] = None,
+    model_version: Annotated[str | None, typer.Option(help=describe("model_version"))] = None,
+    notes: Annotated[str | None, typer.Option(help=describe("notes"))] = None,
     user: Annotated[str, typer.Option(help="Train as this HR_STAFF user.")] = "admin",
 ) -> None:
     """Train a model exactly as trainModel does, as the given user, and print its metrics."""
@@ -250,38 +261,18 @@ def train(
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
     from trainql.resolvers import training as training_ops
-    from trainql.resolvers.context import Context, Services
+    from trainql.resolvers.context import Context
+    from trainql.services import Services
 
     settings = get_settings()
     configure_logging("WARNING")
-    request: dict[str, object] = {
-        name: value
-        for name, value in (
-            ("dataset_path", dataset),
-            ("target_column", target_column),
-            ("test_split", test_split),
-            ("model_version", model_version),
-            ("notes", notes),
-        )
-        if value is not None
-    }
-    hyperparameters = {
-        name: value
-        for name, value in (
-            ("n_estimators", n_estimators),
-            ("max_depth", max_depth),
-            ("min_samples_split", min_samples_split),
-        )
-        if value is not None
-    }
-    if hyperparameters:
-        request["hyperparameters"] = hyperparameters
+    fields = train_request_fields({k: v for k, v in cli.params.items() if k != "user"})
     console = Console()
 
     async def operation(db: Database) -> TrainModelResult:
-        services = Services(settings=settings, db=db)
+        services = Services.create(settings, db=db)
         found = await user_ops.get_user(db=db, username=user)
-        await training_ops.start_training(services)
+        await services.start()
         try:
             with Progress(
                 SpinnerColumn(),
@@ -292,15 +283,25 @@ def train(
             ) as progress:
                 progress.add_task(f"Training as {user!r}", total=None)
                 return await training_ops.train_model(
-                    ctx=Context(services=services, user=found), request=request
+                    ctx=Context(services=services, user=found), fields=fields, names=PYTHON_NAMES
                 )
         finally:
-            await training_ops.stop_training(services)
+            await services.stop()
 
     result = run_with_db(settings, operation)
     print_run(console, result)
     if result.run.status != "COMPLETED":
         raise typer.Exit(code=1)
+
+
+def train_request_fields(options: dict[str, Any]) -> dict[str, Any]:
+    """The options given (not None) as TrainRequest's fields, hyperparameters nested."""
+    given = {name: value for name, value in options.items() if value is not None}
+    fields = {n: v for n, v in given.items() if n not in Hyperparameters.model_fields}
+    hyperparameters = {n: v for n, v in given.items() if n in Hyperparameters.model_fields}
+    if hyperparameters:
+        fields["hyperparameters"] = hyperparameters
+    return fields
 
 
 def print_run(console: Any, result: TrainModelResult) -> None:

@@ -65,15 +65,25 @@ class ClassMetrics:
     f1_score: float
     support: int
 
-    def as_dict(self) -> dict[str, float | int]:
-        """The metrics keyed as the REST detail and the stored JSON name them."""
-        return {
-            "accuracy": self.accuracy,
-            "precision": self.precision,
-            "recall": self.recall,
-            "f1_score": self.f1_score,
-            "support": self.support,
-        }
+
+@dataclass(frozen=True, slots=True)
+class RunOutcome:
+    """What a COMPLETED run records: its test-split metrics and where its model was saved."""
+
+    accuracy: float
+    precision: float
+    recall: float
+    f1_score: float
+    per_class_metrics: dict[str, ClassMetrics]
+    features_used: list[str]
+    feature_importances: dict[str, float]
+    # {"labels": [...], "matrix": [[...], ...]}: matrix[i][j] counts labels[i] predicted labels[j]
+    confusion_matrix: dict[str, Any]
+    total_samples: int
+    train_samples: int
+    test_samples: int
+    training_duration_seconds: float
+    model_path: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

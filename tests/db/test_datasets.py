@@ -11,7 +11,7 @@ from tests.factories import Factory
 from trainql.db import datasets as dataset_store
 from trainql.db.engine import ConstraintViolation
 from trainql.domain import DatasetTrainingStatus
-from trainql.resolvers.context import Services
+from trainql.services import Services
 
 
 def _id_param(services: Services, dataset_id: uuid.UUID) -> object:

@@ -9,9 +9,10 @@ from sqlalchemy import event, text
 
 from tests.factories import Factory
 from trainql.domain import OrderDirection, TrainingRunOrder, TrainingRunOrderField
-from trainql.resolvers.context import Context, Services
+from trainql.resolvers.context import Context
 from trainql.resolvers.pagination import PageRequest
 from trainql.resolvers.training_runs import list_training_runs
+from trainql.services import Services
 
 ROWS = 5000
 

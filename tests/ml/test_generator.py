@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from trainql.ml.default_dataset import default_dataset_source
 from trainql.ml.generator import (
     COLUMNS,
     LEVELS,
@@ -13,7 +14,6 @@ from trainql.ml.generator import (
     generate_future_skills,
     write_future_skills_csv,
 )
-from trainql.resolvers.training import default_dataset_source
 
 
 def test_same_seed_same_table_and_every_level_present():

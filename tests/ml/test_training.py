@@ -11,11 +11,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sklearn.metrics import accuracy_score, confusion_matrix, precision_recall_fscore_support
 
+from trainql.ml.default_dataset import default_dataset_source
 from trainql.ml.generator import generate_future_skills
 from trainql.ml.jobs import TrainingJob
 from trainql.ml.model_store import load_model
 from trainql.ml.training import evaluate, train
-from trainql.resolvers.training import default_dataset_source
+from trainql.training_request import Hyperparameters
 
 
 def _job(path: Path, **overrides: object) -> TrainingJob:
@@ -24,9 +25,7 @@ def _job(path: Path, **overrides: object) -> TrainingJob:
         "dataset_display": path.name,
         "target_column": "future_need_level",
         "test_split": 0.2,
-        "n_estimators": 10,
-        "max_depth": None,
-        "min_samples_split": 2,
+        "hyperparameters": Hyperparameters(n_estimators=10),
         "n_jobs": 1,
     }
     values.update(overrides)

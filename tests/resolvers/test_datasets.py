@@ -15,9 +15,10 @@ from tests.factories import Factory
 from trainql.db.models import DatasetRow
 from trainql.domain import DatasetTrainingStatus
 from trainql.errors import AuthenticationError, InvalidInput
-from trainql.resolvers.context import Context, Services
+from trainql.resolvers.context import Context
 from trainql.resolvers.datasets import list_datasets
 from trainql.resolvers.pagination import PageRequest
+from trainql.services import Services
 
 BASE = datetime(2025, 1, 1, tzinfo=UTC)
 

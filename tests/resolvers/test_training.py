@@ -17,8 +17,10 @@ from trainql.db import training_runs as run_store
 from trainql.domain import TrainingRunStatus
 from trainql.ml.executor import UnsupportedExecutor
 from trainql.ml.generator import write_future_skills_csv
-from trainql.resolvers.context import Context, Services
+from trainql.resolvers.context import Context
 from trainql.resolvers.training import INTERRUPTED_MESSAGE, fail_interrupted_runs, train_model
+from trainql.services import Services
+from trainql.training_request import PYTHON_NAMES
 
 
 async def test_the_sweep_fails_runs_left_queued_or_running(services: Services, factory: Factory):
@@ -59,14 +61,17 @@ async def test_a_training_over_the_time_limit_is_failed(slow_app: FastAPI):
 
     result = await train_model(
         ctx=ctx,
-        request={"dataset_path": "big.csv", "hyperparameters": {"n_estimators": 300}},
+        fields={"dataset_path": "big.csv", "hyperparameters": {"n_estimators": 300}},
+        names=PYTHON_NAMES,
     )
 
     assert result.run.status == TrainingRunStatus.FAILED
     assert result.run.error_message == ("Training stopped after 0.5s (TRAINQL_TRAINING_TIMEOUT_S).")
     assert model_files(services) == []
     # The executor recovered: the next training works.
-    small = await train_model(ctx=ctx, request={"hyperparameters": {"n_estimators": 5}})
+    small = await train_model(
+        ctx=ctx, fields={"hyperparameters": {"n_estimators": 5}}, names=PYTHON_NAMES
+    )
     assert small.run.status == TrainingRunStatus.COMPLETED
 
 
@@ -80,7 +85,8 @@ async def test_stopping_the_app_records_background_runs_as_interrupted(settings:
         )
         result = await train_model(
             ctx=Context(services=services, user=hr.user),
-            request={"dataset_path": "big.csv", "background": True},
+            fields={"dataset_path": "big.csv", "background": True},
+            names=PYTHON_NAMES,
         )
         assert result.run.status == TrainingRunStatus.QUEUED
         await asyncio.sleep(0)  # let the background task start

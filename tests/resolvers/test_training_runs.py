@@ -22,13 +22,14 @@ from trainql.domain import (
     TrainingRunStatus,
 )
 from trainql.errors import AuthenticationError, InvalidInput, NotFound, PermissionDenied
-from trainql.resolvers.context import Context, Services
+from trainql.resolvers.context import Context
 from trainql.resolvers.pagination import CursorCodec, PageRequest
 from trainql.resolvers.training_runs import (
     CURSOR_CODECS,
     list_training_runs,
     list_training_runs_by_page,
 )
+from trainql.services import Services
 
 BASE = datetime(2025, 1, 1, tzinfo=UTC)
 ORDERS = [TrainingRunOrder(f, d) for f in TrainingRunOrderField for d in OrderDirection]

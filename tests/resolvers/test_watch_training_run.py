@@ -10,8 +10,9 @@ from tests.factories import Factory
 from trainql.db import training_runs as run_store
 from trainql.domain import TrainingRunStatus
 from trainql.errors import AuthenticationError, NotFound, PermissionDenied
-from trainql.resolvers.context import Context, Services
-from trainql.resolvers.training_runs import stop_watching, watch_training_run
+from trainql.resolvers.context import Context
+from trainql.resolvers.training_runs import watch_training_run
+from trainql.services import Services
 
 POLL = 0.02
 
@@ -36,8 +37,8 @@ async def test_each_status_change_once_then_the_stream_ends(services: Services, 
     # given
     manager = await factory.manager()
     run = await factory.training_run(status="QUEUED", accuracy=None)
-    fast = Services(
-        settings=services.settings.model_copy(update={"subscription_poll_interval_s": POLL}),
+    fast = Services.create(
+        services.settings.model_copy(update={"subscription_poll_interval_s": POLL}),
         db=services.db,
     )
     events = await watch_training_run(ctx=Context(services=fast, user=manager.user), run_id=run.id)
@@ -45,7 +46,7 @@ async def test_each_status_change_once_then_the_stream_ends(services: Services, 
     async def move(status: TrainingRunStatus) -> None:
         await asyncio.sleep(POLL * 5)  # several polls see no change
         async with services.db.session() as session:
-            await run_store.update_training_run(session, run_id=run.id, status=status.value)
+            await run_store.set_training_run_status(session, run_id=run.id, status=status)
 
     # when
     seen = []
@@ -58,7 +59,7 @@ async def test_each_status_change_once_then_the_stream_ends(services: Services, 
 
     # then
     assert seen == [TrainingRunStatus.QUEUED, TrainingRunStatus.RUNNING, TrainingRunStatus.FAILED]
-    await stop_watching(fast)
+    await fast.run_statuses.stop()
 
 
 async def test_one_query_per_poll_for_many_watchers(services: Services, factory: Factory):
@@ -66,8 +67,8 @@ async def test_one_query_per_poll_for_many_watchers(services: Services, factory:
     from sqlalchemy import event
 
     manager = await factory.manager()
-    fast = Services(
-        settings=services.settings.model_copy(update={"subscription_poll_interval_s": POLL}),
+    fast = Services.create(
+        services.settings.model_copy(update={"subscription_poll_interval_s": POLL}),
         db=services.db,
     )
     runs = [await factory.training_run(status="QUEUED", accuracy=None) for _ in range(20)]
@@ -94,8 +95,8 @@ async def test_one_query_per_poll_for_many_watchers(services: Services, factory:
 
     # a change reaches its watcher only
     async with services.db.session() as session:
-        await run_store.update_training_run(
-            session, run_id=runs[3].id, status=TrainingRunStatus.RUNNING.value
+        await run_store.set_training_run_status(
+            session, run_id=runs[3].id, status=TrainingRunStatus.RUNNING
         )
     moved = await asyncio.wait_for(waiting[3], 5)
     assert moved.id == runs[3].id
@@ -103,4 +104,4 @@ async def test_one_query_per_poll_for_many_watchers(services: Services, factory:
     assert [task.done() for task in waiting].count(True) == 1
     for task in waiting:
         task.cancel()
-    await stop_watching(fast)
+    await fast.run_statuses.stop()

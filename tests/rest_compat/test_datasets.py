@@ -25,7 +25,7 @@ from tests.live import live_server, settings_env
 from trainql.config import Settings
 from trainql.db import datasets as dataset_store
 from trainql.domain import Dataset
-from trainql.resolvers.context import Services
+from trainql.services import Services
 
 INVALID_STATUS = {"detail": "training_status must be either 'trained' or 'not_trained'"}
 NOT_FOUND = {"detail": "Dataset not found"}

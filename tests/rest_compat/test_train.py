@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 import httpx
@@ -10,7 +9,7 @@ import pytest
 
 from tests.factories import Factory, model_files, training_run_count
 from trainql.ml.generator import generate_future_skills
-from trainql.resolvers.context import Services
+from trainql.services import Services
 
 URL = "/api/training/train/"
 # The request body of the legacy quick reference, verbatim.
@@ -355,7 +354,7 @@ async def test_async_training_answers_202_queued_and_the_run_completes(
     body = response.json()
     assert body["status"] == "QUEUED"
     assert set(body) == {"training_run_id", "status", "message"}
-    await asyncio.gather(*services.extras["training_tasks"])
+    await services.trainings.wait()
     detail = (
         await client.get(f"/api/training/runs/{body['training_run_id']}/", headers=hr.headers)
     ).json()

@@ -24,7 +24,7 @@ from tests.datasets_support import (
 )
 from tests.factories import PREFLIGHT, Account, Factory, error_codes, graphql, graphql_upload
 from trainql.config import Settings
-from trainql.resolvers.context import Services
+from trainql.services import Services
 
 CREATE = """
 mutation Create($name: String!, $file: Upload!) {

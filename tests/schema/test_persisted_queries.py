@@ -18,12 +18,9 @@ from trainql.app import create_app
 from trainql.config import Settings
 from trainql.db import persisted_queries as rows
 from trainql.db.models import ApiTokenRow
-from trainql.resolvers.context import Services
-from trainql.schema.persisted_queries import (
-    DatabasePersistedQueryStore,
-    MemoryPersistedQueryStore,
-    query_hash,
-)
+from trainql.db.persisted_queries import DatabasePersistedQueryStore, MemoryPersistedQueryStore
+from trainql.schema.persisted_queries import query_hash
+from trainql.services import Services
 
 ME = "query Me { me { username } }"
 OBTAIN = (

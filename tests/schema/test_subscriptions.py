@@ -29,9 +29,8 @@ from tests.factories import Account, Factory
 from tests.live import LiveServer, live_server, settings_env
 from trainql.config import Settings
 from trainql.db import training_runs as run_store
-from trainql.db.engine import Database
 from trainql.domain import TrainingRun, TrainingRunStatus
-from trainql.resolvers.context import Services
+from trainql.services import Services
 
 pytestmark = pytest.mark.slow
 
@@ -106,7 +105,7 @@ def servers(
 async def store(servers: Servers) -> AsyncIterator[Services]:
     """The shared database, opened by the test process."""
     settings = Settings(state_dir=servers.state_dir, database_url=servers.database_url)
-    services = Services(settings=settings, db=Database(servers.database_url))
+    services = Services.create(settings)
     yield services
     await services.db.dispose()
 
@@ -207,7 +206,7 @@ async def queued_run(factory: Factory, **overrides: Any) -> TrainingRun:
 
 async def set_status(store: Services, run: TrainingRun, status: TrainingRunStatus) -> None:
     async with store.db.session() as db_session:
-        await run_store.update_training_run(db_session, run_id=run.id, status=status.value)
+        await run_store.set_training_run_status(db_session, run_id=run.id, status=status)
 
 
 async def closed_with(ws: ClientConnection) -> tuple[int, str]:

@@ -12,7 +12,7 @@ from tests.factories import Factory, error_codes, graphql, model_files, training
 from trainql.db import training_runs as run_store
 from trainql.domain import TrainingRunStatus
 from trainql.ml.generator import write_future_skills_csv
-from trainql.resolvers.context import Services
+from trainql.services import Services
 
 TRAIN = """
 mutation Train($input: TrainModelInput) {
@@ -205,7 +205,7 @@ async def test_a_background_run_is_queued_at_once_and_completes(
     run = body["data"]["trainModel"]["trainingRun"]
     assert run["status"] == "QUEUED"
     assert run["metrics"] is None
-    await asyncio.gather(*services.extras["training_tasks"])
+    await services.trainings.wait()
     read = await graphql(
         client,
         "query($id: ID!) { trainingRun(id: $id) { status metrics { accuracy } } }",

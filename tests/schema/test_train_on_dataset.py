@@ -6,8 +6,8 @@ from __future__ import annotations
 import httpx
 
 from tests.factories import Account, Factory, error_codes, graphql, training_run_count
-from trainql.resolvers.context import Services
-from trainql.resolvers.training import default_dataset_source
+from trainql.ml.default_dataset import default_dataset_source
+from trainql.services import Services
 
 TRAIN = """
 mutation Train($input: TrainModelInput) {

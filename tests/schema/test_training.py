@@ -12,7 +12,7 @@ import httpx
 from sqlalchemy import event
 
 from tests.factories import Account, Factory, error_codes, graphql
-from trainql.resolvers.context import Services
+from trainql.services import Services
 
 RUNS = """
 query Runs($filter: TrainingRunFilter, $orderBy: TrainingRunOrder, $first: Int, $after: String,

@@ -9,6 +9,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
+from trainql.constants import DEFAULT_TARGET_COLUMN
 from trainql.db.types import UTCDateTime, utcnow
 
 # Deterministic constraint names, so migrations name what they create and can drop it again.
@@ -147,8 +148,9 @@ class TrainingRunRow(SQLModel, table=True):
         default=42, sa_column=sa.Column(sa.Integer, nullable=False, server_default="42")
     )
     target_column: str = Field(
-        default="future_need_level",
-        sa_column=sa.Column(sa.String(255), nullable=False, server_default="future_need_level"),
+        default=DEFAULT_TARGET_COLUMN,
+        # The server default is the initial migration's (runs recorded before the column).
+        sa_column=sa.Column(sa.String(255), nullable=False, server_default=DEFAULT_TARGET_COLUMN),
     )
     hyperparameters: dict[str, Any] = Field(
         default_factory=dict, sa_column=sa.Column(sa.JSON, nullable=False)

@@ -3,7 +3,9 @@ filtered, ordered lists (keyset pages for cursors, offset pages for page numbers
 
 from __future__ import annotations
 
+import dataclasses
 import functools
+import uuid
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -20,6 +22,7 @@ from trainql.db.users import user_columns, user_from_columns
 from trainql.domain import (
     ClassMetrics,
     OrderDirection,
+    RunOutcome,
     TrainingRun,
     TrainingRunDetails,
     TrainingRunFilter,
@@ -28,6 +31,7 @@ from trainql.domain import (
     TrainingRunStatus,
     User,
 )
+from trainql.training_request import Hyperparameters
 
 # Columns read into TrainingRunDetails: left out of list pages unless asked for.
 DETAIL_COLUMNS = frozenset(
@@ -40,6 +44,20 @@ DETAIL_COLUMNS = frozenset(
     }
 )
 TRAINER_PREFIX = "trainer_"
+
+
+# The stored JSON of a run's details. These shapes are the database's, not a transport's: the
+# REST and GraphQL layers shape their own answers from the domain objects.
+
+
+def class_metrics_json(metrics: ClassMetrics) -> dict[str, float | int]:
+    """One class's metrics as the `per_class_metrics` column stores them (its field names)."""
+    return dataclasses.asdict(metrics)
+
+
+def hyperparameters_json(hyperparameters: Hyperparameters) -> dict[str, Any]:
+    """The hyperparameters as the `hyperparameters` column stores them (every one, by name)."""
+    return hyperparameters.model_dump()
 
 
 def details_to_domain(row: TrainingRunRow | Row[Any]) -> TrainingRunDetails:
@@ -142,24 +160,88 @@ async def get_training_run_statuses(
     return {run_id: TrainingRunStatus(status) for run_id, status in found.all() if run_id}
 
 
-async def insert_training_run(session: AsyncSession, **values: Any) -> TrainingRun:
-    """Insert a run row; a duplicate model_version raises ConstraintViolation on commit."""
-    row = TrainingRunRow(**values)
+async def insert_training_run(
+    session: AsyncSession,
+    *,
+    model_version: str,
+    status: TrainingRunStatus,
+    dataset_path: str,
+    dataset_id: uuid.UUID | None,
+    test_split: float,
+    target_column: str,
+    hyperparameters: Hyperparameters,
+    random_state: int,
+    notes: str,
+    trained_by_id: int | None,
+) -> int:
+    """Insert a run (QUEUED or RUNNING) as a request asked for it and return its id; a
+    duplicate model_version raises ConstraintViolation on commit."""
+    row = TrainingRunRow(
+        model_version=model_version,
+        status=status.value,
+        dataset_path=dataset_path,
+        dataset_id=dataset_id,
+        test_split=test_split,
+        target_column=target_column,
+        n_estimators=hyperparameters.n_estimators,
+        hyperparameters=hyperparameters_json(hyperparameters),
+        random_state=random_state,
+        notes=notes,
+        trained_by_id=trained_by_id,
+    )
     session.add(row)
     await session.flush()
-    return run_to_domain(row)
+    assert row.id is not None
+    return row.id
 
 
-async def update_training_run(session: AsyncSession, *, run_id: int, **values: Any) -> None:
-    """Set the given columns of one run (and `updated_at`)."""
-    row = await session.get(TrainingRunRow, run_id)
-    if row is None:
+async def set_training_run_status(
+    session: AsyncSession,
+    *,
+    run_id: int,
+    status: TrainingRunStatus,
+    error_message: str | None = None,
+) -> None:
+    """Move one run to `status` (RUNNING, or FAILED with its `error_message`); COMPLETED goes
+    through `record_training_outcome`, which stores the metrics with it."""
+    await _update(session, run_id, status=status.value, error_message=error_message)
+
+
+async def record_training_outcome(
+    session: AsyncSession, *, run_id: int, outcome: RunOutcome
+) -> None:
+    """Mark one run COMPLETED with its test-split metrics and where its model was saved."""
+    await _update(
+        session,
+        run_id,
+        status=TrainingRunStatus.COMPLETED.value,
+        model_path=outcome.model_path,
+        accuracy=outcome.accuracy,
+        precision=outcome.precision,
+        recall=outcome.recall,
+        f1_score=outcome.f1_score,
+        training_duration_seconds=outcome.training_duration_seconds,
+        total_samples=outcome.total_samples,
+        train_samples=outcome.train_samples,
+        test_samples=outcome.test_samples,
+        per_class_metrics={
+            label: class_metrics_json(m) for label, m in outcome.per_class_metrics.items()
+        },
+        features_used=list(outcome.features_used),
+        feature_importances=dict(outcome.feature_importances),
+        confusion_matrix=outcome.confusion_matrix,
+    )
+
+
+async def _update(session: AsyncSession, run_id: int, **columns: object) -> None:
+    # Private: the public writes above name (and type) every column they set.
+    found = await session.exec(
+        update(TrainingRunRow)
+        .where(col(TrainingRunRow.id) == run_id)
+        .values(**columns, updated_at=utcnow())
+    )
+    if found.rowcount == 0:
         raise LookupError(f"training run {run_id} does not exist")
-    for name, value in values.items():
-        setattr(row, name, value)
-    row.updated_at = utcnow()
-    session.add(row)
-    await session.flush()
 
 
 async def model_version_exists(session: AsyncSession, *, model_version: str) -> bool:

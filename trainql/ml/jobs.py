@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from trainql.constants import RANDOM_STATE
-from trainql.domain import ClassMetrics
+from trainql.domain import RunOutcome
+from trainql.training_request import Hyperparameters
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,31 +22,16 @@ class TrainingJob:
     dataset_display: str
     target_column: str
     test_split: float
-    n_estimators: int
-    max_depth: int | None
-    min_samples_split: int
+    hyperparameters: Hyperparameters
     model_path: Path | None = None
     random_state: int = RANDOM_STATE
     n_jobs: int = -1
 
 
 @dataclass(frozen=True, slots=True)
-class TrainingResult:
-    """Test-split metrics of a fitted model, and where it was saved."""
+class TrainingResult(RunOutcome):
+    """The outcome a run records, and how long each step took (for benchmarks)."""
 
-    accuracy: float
-    precision: float
-    recall: float
-    f1_score: float
-    per_class_metrics: dict[str, ClassMetrics]
-    features_used: list[str]
-    feature_importances: dict[str, float]
-    confusion_matrix: dict[str, Any]
-    total_samples: int
-    train_samples: int
-    test_samples: int
-    training_duration_seconds: float
-    model_path: Path | None = None
     timings: dict[str, float] = field(default_factory=dict)
 
 

@@ -11,6 +11,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OrdinalEncoder
 
 from trainql.constants import RANDOM_STATE
+from trainql.training_request import Hyperparameters
 
 # Codes for categories the encoder never saw in the training split, and for missing values.
 UNKNOWN_CATEGORY = -1
@@ -33,9 +34,7 @@ def build_pipeline(
     *,
     categorical: list[str],
     numeric: list[str],
-    n_estimators: int,
-    max_depth: int | None,
-    min_samples_split: int,
+    hyperparameters: Hyperparameters,
     random_state: int = RANDOM_STATE,
     n_jobs: int = -1,
 ) -> Pipeline:
@@ -64,9 +63,8 @@ def build_pipeline(
         verbose_feature_names_out=False,
     )
     forest = RandomForestClassifier(
-        n_estimators=n_estimators,
-        max_depth=max_depth,
-        min_samples_split=min_samples_split,
+        # The request's hyperparameters are the forest's own, by name.
+        **hyperparameters.model_dump(),
         random_state=random_state,
         n_jobs=n_jobs,
     )

@@ -94,9 +94,7 @@ def train(job: TrainingJob) -> TrainingResult:
     pipeline = build_pipeline(
         categorical=categorical,
         numeric=numeric,
-        n_estimators=job.n_estimators,
-        max_depth=job.max_depth,
-        min_samples_split=job.min_samples_split,
+        hyperparameters=job.hyperparameters,
         random_state=job.random_state,
         n_jobs=job.n_jobs,
     )
@@ -120,7 +118,7 @@ def train(job: TrainingJob) -> TrainingResult:
         train_samples=len(y_train),
         test_samples=len(y_test),
         training_duration_seconds=duration,
-        model_path=saved,
+        model_path=None if saved is None else str(saved),
         timings={
             "load_seconds": loaded - started,
             "fit_seconds": fitted - loaded,

@@ -1,4 +1,4 @@
-"""What every resolver receives: settings, the database, and who is asking."""
+"""What every resolver receives: the process's services and who is asking."""
 
 from __future__ import annotations
 
@@ -8,16 +8,7 @@ from typing import Any
 from trainql.config import Settings
 from trainql.db.engine import Database
 from trainql.domain import User
-
-
-@dataclass
-class Services:
-    """Process-wide services, built once by create_app() (or the CLI) and shared by requests."""
-
-    settings: Settings
-    db: Database
-    # Filled by later layers (the training executor, the APQ store, ...), keyed by name.
-    extras: dict[str, Any] = field(default_factory=dict)
+from trainql.services import Services
 
 
 @dataclass

@@ -7,7 +7,8 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from trainql.resolvers.auth import authenticate
-from trainql.resolvers.context import Context, Services
+from trainql.resolvers.context import Context
+from trainql.services import Services
 
 
 def get_services(request: Request) -> Services:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, datetime
 from typing import Any
 
@@ -52,7 +53,11 @@ def training_run_detail(run: TrainingRun) -> dict[str, Any]:
         "random_state": run.random_state,
         "hyperparameters": dict(details.hyperparameters),
         "training_duration_seconds": run.training_duration_seconds,
-        "per_class_metrics": {label: m.as_dict() for label, m in details.per_class_metrics.items()},
+        "per_class_metrics": {
+            # The legacy per-class keys are ClassMetrics' field names.
+            label: dataclasses.asdict(m)
+            for label, m in details.per_class_metrics.items()
+        },
         "features_used": list(details.features_used),
         "feature_importances": dict(details.feature_importances),
         "confusion_matrix": details.confusion_matrix,

@@ -18,6 +18,7 @@ from trainql.rest_compat.serializers import (
     training_run_detail,
     training_run_summary,
 )
+from trainql.training_request import REST_NAMES
 
 router = APIRouter(prefix="/api/training")
 
@@ -69,8 +70,8 @@ async def training_run_detail_view(run_id: str, ctx: ContextDep) -> dict[str, An
 async def train_view(request: Request, ctx: ContextDep) -> JSONResponse:
     result = await training.train_model(
         ctx=ctx,
-        request=await request_fields(request, expected="a JSON object of training parameters"),
-        background_field="async_training",
+        fields=await request_fields(request, expected="a JSON object of training parameters"),
+        names=REST_NAMES,
     )
     run = result.run
     if run.status == TrainingRunStatus.FAILED:

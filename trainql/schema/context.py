@@ -8,7 +8,8 @@ from strawberry.types import Info
 
 from trainql.errors import AuthenticationError
 from trainql.resolvers.auth import authenticate
-from trainql.resolvers.context import Context, Services
+from trainql.resolvers.context import Context
+from trainql.services import Services
 
 
 class GraphQLContext(BaseContext):

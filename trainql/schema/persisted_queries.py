@@ -13,28 +13,21 @@ Strawberry leaves room for this (an extension may supply `execution_context.quer
 the operation is parsed); `AutomaticPersistedQueries` is that extension and must come first
 in the schema's list, so that its refusals leave no other extension half-entered.
 
-Stores: `MemoryPersistedQueryStore` (this process; SQLite) and `DatabasePersistedQueryStore`
-(the `persisted_queries` table, shared by every process on a PostgreSQL database, with the
-in-process LRU in front). Both hold at most `apq_cache_size` queries, least recently used
-going first.
+The stores live in db/persisted_queries.py: an in-process LRU (SQLite) or the
+`persisted_queries` table shared by every process on PostgreSQL.
 """
 
 from __future__ import annotations
 
 import hashlib
 import re
-from collections import OrderedDict
 from collections.abc import AsyncIterator
-from datetime import datetime, timedelta
-from typing import Any, Protocol
+from typing import Any
 
 from graphql import GraphQLError
 from strawberry.extensions import SchemaExtension
 
-from trainql.db import persisted_queries as rows
-from trainql.db.engine import Database
-from trainql.db.types import utcnow
-from trainql.resolvers.context import Services
+from trainql.db.persisted_queries import PersistedQueryStore
 
 NOT_FOUND = "PERSISTED_QUERY_NOT_FOUND"
 NOT_SUPPORTED = "PERSISTED_QUERY_NOT_SUPPORTED"
@@ -46,106 +39,6 @@ _HEX64 = re.compile(r"[0-9a-f]{64}")
 def query_hash(query: str) -> str:
     """The APQ id of a query: the lower-case hex SHA-256 of its UTF-8 text."""
     return hashlib.sha256(query.encode()).hexdigest()
-
-
-class PersistedQueryStore(Protocol):
-    """Where persisted queries live; `get` also counts as a use for the LRU order."""
-
-    async def get(self, sha256: str) -> str | None: ...
-
-    async def put(self, sha256: str, query: str) -> None: ...
-
-
-class MemoryPersistedQueryStore:
-    """An LRU of at most `capacity` queries in this process."""
-
-    def __init__(self, capacity: int) -> None:
-        self.capacity = capacity
-        self._queries: OrderedDict[str, str] = OrderedDict()
-
-    def __len__(self) -> int:
-        return len(self._queries)
-
-    async def get(self, sha256: str) -> str | None:
-        query = self._queries.get(sha256)
-        if query is not None:
-            self._queries.move_to_end(sha256)
-        return query
-
-    async def put(self, sha256: str, query: str) -> None:
-        self._queries[sha256] = query
-        self._queries.move_to_end(sha256)
-        while len(self._queries) > self.capacity:
-            self._queries.popitem(last=False)
-
-
-class DatabasePersistedQueryStore:
-    """The `persisted_queries` table, with an in-process LRU in front.
-
-    A hit in the front LRU costs no query; `last_used_at` (the table's LRU order) is
-    written at most once per `touch_interval` per hash and process, not on every read.
-    """
-
-    def __init__(
-        self, db: Database, capacity: int, *, touch_interval: timedelta = timedelta(minutes=1)
-    ) -> None:
-        self.db = db
-        self.capacity = capacity
-        self.touch_interval = touch_interval
-        # sha256 -> (query, when this process last wrote last_used_at)
-        self._front: OrderedDict[str, tuple[str, datetime]] = OrderedDict()
-
-    async def get(self, sha256: str) -> str | None:
-        now = utcnow()
-        cached = self._front.get(sha256)
-        if cached is not None:
-            query, touched = cached
-            if now - touched >= self.touch_interval:
-                async with self.db.session() as session:
-                    await rows.touch_persisted_query(session, sha256=sha256, now=now)
-                touched = now
-            self._remember(sha256, query, touched)
-            return query
-        async with self.db.session() as session:
-            found = await rows.get_persisted_query(session, sha256=sha256)
-            if found is None:
-                return None
-            query, touched = found
-            if now - touched >= self.touch_interval:
-                await rows.touch_persisted_query(session, sha256=sha256, now=now)
-                touched = now
-        self._remember(sha256, query, touched)
-        return query
-
-    async def put(self, sha256: str, query: str) -> None:
-        now = utcnow()
-        cached = self._front.get(sha256)
-        if cached is not None and cached[0] == query and now - cached[1] < self.touch_interval:
-            # Clients that always send the query with its hash would otherwise cost a
-            # write each time.
-            self._remember(sha256, query, cached[1])
-            return
-        async with self.db.session() as session:
-            await rows.save_persisted_query(
-                session, sha256=sha256, query=query, now=now, keep=self.capacity
-            )
-        self._remember(sha256, query, now)
-
-    def _remember(self, sha256: str, query: str, touched: datetime) -> None:
-        self._front[sha256] = (query, touched)
-        self._front.move_to_end(sha256)
-        while len(self._front) > self.capacity:
-            self._front.popitem(last=False)
-
-
-def persisted_query_store(services: Services) -> PersistedQueryStore:
-    """The shared table on PostgreSQL; on SQLite an in-process LRU (each worker process
-    learns each query once: a client retries a miss with the full query, so a miss costs
-    one round trip, never a failure)."""
-    capacity = services.settings.apq_cache_size
-    if services.db.dialect == "postgresql":
-        return DatabasePersistedQueryStore(services.db, capacity)
-    return MemoryPersistedQueryStore(capacity)
 
 
 def _error(message: str, code: str) -> GraphQLError:

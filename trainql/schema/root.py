@@ -11,12 +11,13 @@ from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
 
 from trainql.config import Settings
+from trainql.db.persisted_queries import PersistedQueryStore
 from trainql.schema.datasets.mutations import DatasetMutations
 from trainql.schema.datasets.queries import DatasetQueries
 from trainql.schema.document_cache import document_cache_extensions
 from trainql.schema.errors import ErrorMapping, TrainqlSchema
 from trainql.schema.limits import limit_extensions
-from trainql.schema.persisted_queries import AutomaticPersistedQueries, PersistedQueryStore
+from trainql.schema.persisted_queries import AutomaticPersistedQueries
 from trainql.schema.training.mutations import TrainingMutations
 from trainql.schema.training.queries import TrainingRunQueries
 from trainql.schema.training.subscriptions import TrainingRunSubscriptions

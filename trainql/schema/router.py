@@ -38,10 +38,9 @@ from strawberry.types.unset import UNSET, UnsetType
 
 from trainql.errors import AuthenticationError
 from trainql.playground.page import assets_router, playground_response
-from trainql.resolvers.context import Services
 from trainql.schema.context import GraphQLContext, authenticate_connection, build_context
-from trainql.schema.persisted_queries import persisted_query_store
 from trainql.schema.root import build_schema
+from trainql.services import Services
 
 
 class BatchRefused(Exception):
@@ -158,17 +157,14 @@ class TrainqlGraphQLRouter(GraphQLRouter[GraphQLContext, None]):
 def build_graphql_router(services: Services) -> TrainqlGraphQLRouter:
     """The /graphql router of one app: its schema (the settings' limits, APQ on the store
     for this database), context, subscriptions over graphql-transport-ws (origin-checked,
-    bounded), GraphiQL and multipart uploads. The APQ store is also kept as
-    `services.extras["persisted_queries"]`."""
+    bounded), GraphiQL and multipart uploads."""
     settings = services.settings
-    store = persisted_query_store(services)
-    services.extras["persisted_queries"] = store
 
     async def graphql_context(connection: HTTPConnection) -> GraphQLContext:
         return await build_context(services, connection)
 
     return TrainqlGraphQLRouter(
-        build_schema(settings, persisted_queries=store),
+        build_schema(settings, persisted_queries=services.persisted_queries),
         context_getter=graphql_context,
         subscription_protocols=[GRAPHQL_TRANSPORT_WS_PROTOCOL],
         connection_init_wait_timeout=timedelta(seconds=settings.graphql_ws_init_timeout_s),

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from datetime import datetime
 from typing import Any
@@ -8,73 +9,64 @@ import strawberry
 
 from trainql import domain
 from trainql.schema.enums import OrderDirection, TrainingRunOrderField, TrainingRunStatus
+from trainql.training_request import Hyperparameters, TrainRequest, describe
 
 
+# Fields and descriptions come from TrainRequest, which holds the bounds and defaults; a test
+# checks that these inputs have exactly its fields. Fields left out of a request stay UNSET
+# (the resolver applies the defaults); the ones shown with a default show TrainRequest's.
 @strawberry.input(name="HyperparametersInput")
 class HyperparametersInput:
     n_estimators: int | None = strawberry.field(
-        default=strawberry.UNSET, description="1 to 1000; default 100."
+        default=strawberry.UNSET, description=describe("n_estimators", Hyperparameters)
     )
     max_depth: int | None = strawberry.field(
-        default=strawberry.UNSET, description="1 to 100, or null for unlimited; default null."
+        default=strawberry.UNSET, description=describe("max_depth", Hyperparameters)
     )
     min_samples_split: int | None = strawberry.field(
-        default=strawberry.UNSET, description="2 or more; default 2."
+        default=strawberry.UNSET, description=describe("min_samples_split", Hyperparameters)
     )
 
 
 @strawberry.input(name="TrainModelInput")
 class TrainModelInput:
     dataset_path: str | None = strawberry.field(
-        default=strawberry.UNSET,
-        description="Relative to the service's data root; default "
-        "ml/data/future_skills_dataset.csv.",
+        default=strawberry.UNSET, description=describe("dataset_path")
     )
     dataset_id: uuid.UUID | None = strawberry.field(
-        default=strawberry.UNSET, description="Train on an uploaded dataset instead of a path."
+        default=strawberry.UNSET, description=describe("dataset_id")
     )
-    test_split: float | None = strawberry.field(default=0.2, description="0.1 to 0.5; default 0.2.")
-    target_column: str | None = "future_need_level"
+    test_split: float | None = strawberry.field(
+        default=TrainRequest.default_of("test_split"), description=describe("test_split")
+    )
+    target_column: str | None = strawberry.field(
+        default=TrainRequest.default_of("target_column"), description=describe("target_column")
+    )
     hyperparameters: HyperparametersInput | None = strawberry.UNSET
     model_version: str | None = strawberry.field(
-        default=strawberry.UNSET,
-        description="Letters, digits, '.', '_' and '-'; default api_v<timestamp>; unique.",
+        default=strawberry.UNSET, description=describe("model_version")
     )
-    notes: str | None = ""
+    notes: str | None = strawberry.field(
+        default=TrainRequest.default_of("notes"), description=describe("notes")
+    )
     background: bool | None = strawberry.field(
-        default=False,
-        description="Return at once with the run QUEUED instead of waiting for the result.",
+        default=TrainRequest.default_of("background"), description=describe("background")
     )
 
+    def request_fields(self) -> dict[str, Any]:
+        """The fields the client gave (snake_case, as TrainRequest names them)."""
+        given = _given(self)
+        if isinstance(self.hyperparameters, HyperparametersInput):
+            given["hyperparameters"] = _given(self.hyperparameters)
+        return given
 
-def _given(obj: object, names: tuple[str, ...]) -> dict[str, Any]:
+
+def _given(value: TrainModelInput | HyperparametersInput) -> dict[str, Any]:
     return {
-        name: getattr(obj, name) for name in names if getattr(obj, name) is not strawberry.UNSET
+        item.name: found
+        for item in dataclasses.fields(value)
+        if (found := getattr(value, item.name)) is not strawberry.UNSET
     }
-
-
-def as_request(value: TrainModelInput | None) -> dict[str, Any]:
-    """The input as the resolver's snake_case request (fields left out stay out)."""
-    if value is None:
-        return {}
-    request = _given(
-        value,
-        (
-            "dataset_path",
-            "dataset_id",
-            "test_split",
-            "target_column",
-            "model_version",
-            "notes",
-            "background",
-        ),
-    )
-    hyper = value.hyperparameters
-    if hyper is not None and hyper is not strawberry.UNSET:
-        request["hyperparameters"] = _given(
-            hyper, ("n_estimators", "max_depth", "min_samples_split")
-        )
-    return request
 
 
 @strawberry.input(name="TrainingRunFilter")

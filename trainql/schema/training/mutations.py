@@ -2,28 +2,18 @@ from __future__ import annotations
 
 import strawberry
 from strawberry.types import Info
-from strawberry.utils.str_converters import to_camel_case
 
-from trainql.errors import InvalidInput
 from trainql.resolvers import training
 from trainql.schema.context import GraphQLContext, resolver_context
-from trainql.schema.training.inputs import TrainModelInput, as_request
+from trainql.schema.training.inputs import TrainModelInput
 from trainql.schema.training.types import TrainingRunType
+from trainql.training_request import GRAPHQL_NAMES
 
 
 @strawberry.type(name="TrainModelPayload")
 class TrainModelPayload:
     training_run: TrainingRunType
     message: str
-
-
-def _graphql_names(error: InvalidInput) -> InvalidInput:
-    """The same errors, with fields named as in the GraphQL input (testSplit, ...)."""
-    fields = {
-        ".".join(to_camel_case(part) for part in name.split(".")): messages
-        for name, messages in error.fields.items()
-    }
-    return InvalidInput(training.invalid_message(fields), fields=fields)
 
 
 @strawberry.type
@@ -35,12 +25,11 @@ class TrainingMutations:
     async def train_model(
         self, info: Info[GraphQLContext, None], input: TrainModelInput | None = None
     ) -> TrainModelPayload:
-        try:
-            result = await training.train_model(
-                ctx=resolver_context(info), request=as_request(input)
-            )
-        except InvalidInput as exc:
-            raise _graphql_names(exc) from exc
+        result = await training.train_model(
+            ctx=resolver_context(info),
+            fields=None if input is None else input.request_fields(),
+            names=GRAPHQL_NAMES,
+        )
         return TrainModelPayload(
             training_run=TrainingRunType.from_domain(result.run), message=result.message
         )
