@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import httpx
 
-from tests.factories import Factory, error_codes, graphql
+from tests.factories import Account, Factory, error_codes, graphql
+from tests.schema.test_training import counted_statements
+from trainql.services import Services
 
 RUNS_OF = """
 query Runs($id: UUID!, $first: Int, $after: String) {
@@ -61,3 +63,63 @@ async def test_runs_of_a_dataset_need_a_role(client: httpx.AsyncClient, factory:
     assert body["data"] == {"dataset": None}
     assert error_codes(body) == ["FORBIDDEN"]
     assert body["errors"][0]["path"] == ["dataset", "trainingRuns"]
+
+
+DATASETS_WITH_RUNS = """
+query Page($runs: Int) {
+  datasets(first: 20) {
+    nodes {
+      name
+      trainingRuns(first: $runs) {
+        totalCount
+        nodes { modelVersion trainedBy { username } }
+        pageInfo { hasNextPage hasPreviousPage }
+      }
+    }
+  }
+}
+"""
+
+
+async def _datasets_with_runs(
+    factory: Factory, owner: Account, names: range
+) -> dict[str, list[str]]:
+    """A dataset per name, the n-th with n % 4 runs: each one's run versions, oldest first."""
+    versions: dict[str, list[str]] = {}
+    for n in names:
+        dataset = await factory.dataset(owner=owner, name=f"d{n:02d}")
+        made = [
+            await factory.training_run(dataset_id=dataset.id, trained_by_id=owner.user.id)
+            for _ in range(n % 4)
+        ]
+        versions[dataset.name] = [run.model_version for run in made]
+    return versions
+
+
+async def test_a_page_of_datasets_reads_all_their_runs_in_constant_statements(
+    client: httpx.AsyncClient, factory: Factory, services: Services
+):
+    # given: 2 datasets with their runs, and later 18 more
+    hr = await factory.hr_staff()
+    versions = await _datasets_with_runs(factory, hr, range(2))
+    await graphql(client, "{ me { username } }", headers=hr.headers)  # the token's first use
+
+    # when
+    with counted_statements(services) as few:
+        two = await graphql(client, DATASETS_WITH_RUNS, {"runs": 2}, hr.headers)
+    versions |= await _datasets_with_runs(factory, hr, range(2, 20))
+    with counted_statements(services) as many:
+        twenty = await graphql(client, DATASETS_WITH_RUNS, {"runs": 2}, hr.headers)
+
+    # then: as many statements for 20 datasets as for 2 (token, datasets, runs, counts)
+    assert "errors" not in two and "errors" not in twenty
+    assert len(few) == len(many) == 4, many
+    pages = {n["name"]: n["trainingRuns"] for n in twenty["data"]["datasets"]["nodes"]}
+    assert set(pages) == set(versions)
+    for name, made in versions.items():
+        # each dataset's own runs, newest first, two at most
+        assert pages[name] == {
+            "totalCount": len(made),
+            "nodes": [{"modelVersion": v, "trainedBy": {"username": "hr"}} for v in made[::-1][:2]],
+            "pageInfo": {"hasNextPage": len(made) > 2, "hasPreviousPage": False},
+        }, name

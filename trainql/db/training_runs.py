@@ -386,6 +386,68 @@ async def list_training_runs_at_offset(
     return _to_domain((await session.exec(statement)).all(), details=False)
 
 
+async def list_training_runs_by_dataset(
+    conn: AsyncConnection, *, dataset_ids: Sequence[uuid.UUID], window: Window
+) -> dict[uuid.UUID, KeysetPage[TrainingRun]]:
+    """For each dataset, one forward keyset page of its runs, newest first (with trainers,
+    without details): two statements for any number of datasets, a windowed one for the pages
+    and, when `window.after` is given, one for which datasets have runs behind it."""
+    if window.backward or window.before is not None:
+        raise ValueError("pages of a dataset's runs go forward only")
+    sort = sort_for(TrainingRunOrder())
+    conditions = [col(TrainingRunRow.dataset_id).in_(dataset_ids)]
+    if window.after is not None:
+        conditions.append(sort.beyond(window.after, after=True))
+    rank = func.row_number().over(
+        partition_by=col(TrainingRunRow.dataset_id), order_by=sort.order_by()
+    )
+    ranked = (
+        with_trainer_statement(details=False).add_columns(rank.label("rank")).where(*conditions)
+    ).subquery("ranked")
+    found = (
+        await conn.execute(
+            sa_select(ranked)
+            .where(ranked.c.rank <= window.limit + 1)
+            .order_by(ranked.c.dataset_id, ranked.c.rank)
+        )
+    ).all()
+    rows: dict[uuid.UUID, list[Row[Any]]] = {dataset_id: [] for dataset_id in dataset_ids}
+    for row in found:
+        rows[row.dataset_id].append(row)
+    behind: set[uuid.UUID] = set()
+    if window.after is not None:
+        probe = (
+            select(TrainingRunRow.dataset_id)
+            .where(
+                col(TrainingRunRow.dataset_id).in_(dataset_ids),
+                sort.beyond(window.after, after=False, inclusive=True),
+            )
+            .distinct()
+        )
+        behind = {dataset_id for (dataset_id,) in (await conn.execute(probe)).all()}
+    return {
+        dataset_id: KeysetPage(
+            items=_to_domain(page[: window.limit], details=False),
+            has_next=len(page) > window.limit,
+            has_previous=dataset_id in behind,
+        )
+        for dataset_id, page in rows.items()
+    }
+
+
+async def count_training_runs_by_dataset(
+    conn: AsyncConnection, *, dataset_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, int]:
+    """How many runs each dataset has (one grouped statement; 0 for a dataset without)."""
+    statement = (
+        select(TrainingRunRow.dataset_id, func.count())
+        .where(col(TrainingRunRow.dataset_id).in_(dataset_ids))
+        .group_by(col(TrainingRunRow.dataset_id))
+    )
+    counted = {dataset_id: int(n) for dataset_id, n in (await conn.execute(statement)).all()}
+    return {dataset_id: counted.get(dataset_id, 0) for dataset_id in dataset_ids}
+
+
 async def count_training_runs(session: AsyncSession, run_filter: TrainingRunFilter) -> int:
     """How many runs match `run_filter`."""
     statement = (

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from strawberry.dataloader import DataLoader
@@ -12,7 +13,9 @@ from trainql import domain
 from trainql.db import datasets as dataset_store
 from trainql.db import training_runs as run_store
 from trainql.db import users as user_store
+from trainql.resolvers import training_runs as run_resolvers
 from trainql.resolvers.context import Context
+from trainql.resolvers.pagination import Page, PageRequest
 
 K = TypeVar("K")
 V = TypeVar("V")
@@ -46,6 +49,36 @@ class TrainingRunDetailsByIdLoader(DataLoader[int, domain.TrainingRunDetails | N
             async with ctx.db.read() as conn:
                 found = await run_store.get_training_run_details(conn, run_ids=list(set(ids)))
             return [found.get(i) for i in ids]
+
+        super().__init__(load_fn=load)
+
+
+@dataclass(frozen=True, slots=True)
+class DatasetRunsPage:
+    """Which page of a dataset's runs a `Dataset.trainingRuns` field asks for."""
+
+    dataset_id: uuid.UUID
+    first: int | None
+    after: str | None
+
+
+class TrainingRunsByDatasetLoader(DataLoader[DatasetRunsPage, Page[domain.TrainingRun]]):
+    """The runs of every dataset on a page, in one batch per (first, after) asked for."""
+
+    def __init__(self, ctx: Context) -> None:
+        async def load(keys: list[DatasetRunsPage]) -> Sequence[Page[domain.TrainingRun]]:
+            groups: dict[tuple[int | None, str | None], list[uuid.UUID]] = {}
+            for key in keys:
+                groups.setdefault((key.first, key.after), []).append(key.dataset_id)
+            pages: dict[DatasetRunsPage, Page[domain.TrainingRun]] = {}
+            for (first, after), dataset_ids in groups.items():
+                found = await run_resolvers.list_dataset_training_runs(
+                    ctx=ctx,
+                    dataset_ids=list(dict.fromkeys(dataset_ids)),
+                    page=PageRequest(first=first, after=after),
+                )
+                pages |= {DatasetRunsPage(d, first, after): page for d, page in found.items()}
+            return [pages[key] for key in keys]
 
         super().__init__(load_fn=load)
 

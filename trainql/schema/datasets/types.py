@@ -9,11 +9,14 @@ from strawberry.types import Info
 
 from trainql import domain
 from trainql.resolvers import datasets as dataset_resolvers
-from trainql.resolvers import training_runs as run_resolvers
-from trainql.resolvers.pagination import PageRequest
 from trainql.schema.context import GraphQLContext, resolver_context
 from trainql.schema.enums import DatasetTrainingStatus
-from trainql.schema.loaders import UserByIdLoader, loader
+from trainql.schema.loaders import (
+    DatasetRunsPage,
+    TrainingRunsByDatasetLoader,
+    UserByIdLoader,
+    loader,
+)
 from trainql.schema.pagination import Connection, connection
 from trainql.schema.users.types import UserType
 
@@ -44,10 +47,9 @@ class DatasetType:
     ) -> Connection[LazyTrainingRun]:
         from trainql.schema.training.types import TrainingRunType
 
-        page = await run_resolvers.list_training_runs(
-            ctx=resolver_context(info),
-            run_filter=domain.TrainingRunFilter(dataset_id=self.id),
-            page=PageRequest(first=first, after=after),
+        # Through the request's loader: a page of datasets reads all their runs in one batch.
+        page = await loader(resolver_context(info), TrainingRunsByDatasetLoader).load(
+            DatasetRunsPage(dataset_id=self.id, first=first, after=after)
         )
         return connection(page, TrainingRunType.from_domain)
 

@@ -1,8 +1,8 @@
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import datetime
-from typing import TypeVar, cast
+from typing import TypeAlias, TypeVar
 
 import strawberry
 from strawberry.types import Info
@@ -14,12 +14,14 @@ from trainql.schema.enums import TrainingRunStatus
 from trainql.schema.loaders import (
     DatasetByIdLoader,
     TrainingRunDetailsByIdLoader,
-    UserByIdLoader,
     loader,
 )
 from trainql.schema.users.types import UserType
+from trainql.training_request import Hyperparameters
 
 T = TypeVar("T")
+# A detail field's value: at once for a run read with its details, else through the loader.
+Detail: TypeAlias = T | Awaitable[T]
 
 
 @strawberry.type(name="Hyperparameters")
@@ -87,28 +89,40 @@ class TrainingRunType:
 
     # The details are fields with resolvers: a run from a list page comes without them, and
     # they are then read for the whole page in one batch, only when a client selects one.
-    @strawberry.field
-    def hyperparameters(self, info: Info[GraphQLContext, None]) -> HyperparametersType:
+    # Not `async def`: a run read with its details answers with a plain value, and only a run
+    # without them hands graphql-core an awaitable (`graphql_type` names the field's type,
+    # since the annotation says "a value or an awaitable of it").
+    @strawberry.field(graphql_type=HyperparametersType)
+    def hyperparameters(self, info: Info[GraphQLContext, None]) -> Detail[HyperparametersType]:
         return self._from_details(info, self._hyperparameters)
 
-    @strawberry.field
-    def per_class_metrics(self, info: Info[GraphQLContext, None]) -> list[ClassMetricsType]:
+    @strawberry.field(graphql_type=list[ClassMetricsType])
+    def per_class_metrics(self, info: Info[GraphQLContext, None]) -> Detail[list[ClassMetricsType]]:
         return self._from_details(info, _per_class_metrics)
 
-    @strawberry.field
-    def features_used(self, info: Info[GraphQLContext, None]) -> list[str]:
+    @strawberry.field(graphql_type=list[str])
+    def features_used(self, info: Info[GraphQLContext, None]) -> Detail[list[str]]:
         return self._from_details(info, lambda details: list(details.features_used))
 
-    @strawberry.field(description="Mean decrease in impurity per input feature, largest first.")
-    def feature_importances(self, info: Info[GraphQLContext, None]) -> list[FeatureImportanceType]:
+    @strawberry.field(
+        graphql_type=list[FeatureImportanceType],
+        description="Mean decrease in impurity per input feature, largest first.",
+    )
+    def feature_importances(
+        self, info: Info[GraphQLContext, None]
+    ) -> Detail[list[FeatureImportanceType]]:
         return self._from_details(info, _feature_importances)
 
-    @strawberry.field(description="On the test split; null until the run has COMPLETED.")
-    def confusion_matrix(self, info: Info[GraphQLContext, None]) -> ConfusionMatrixType | None:
+    @strawberry.field(
+        graphql_type=ConfusionMatrixType | None,
+        description="On the test split; null until the run has COMPLETED.",
+    )
+    def confusion_matrix(
+        self, info: Info[GraphQLContext, None]
+    ) -> Detail[ConfusionMatrixType | None]:
         return self._from_details(info, _confusion_matrix)
 
     notes: str
-    trained_by_id: strawberry.Private[int | None]
     trainer: strawberry.Private[domain.User | None]
     dataset_id: strawberry.Private[object | None]
     n_estimators: strawberry.Private[int]
@@ -118,12 +132,10 @@ class TrainingRunType:
         self,
         info: Info[GraphQLContext, None],
         convert: Callable[[domain.TrainingRunDetails], T],
-    ) -> T:
-        # Not awaited here: a run read with its details answers at once, and only a run
-        # without them hands graphql-core an awaitable (which it awaits all the same).
+    ) -> Detail[T]:
         if self.details is not None:
             return convert(self.details)
-        return cast(T, self._load_details(info, convert))
+        return self._load_details(info, convert)
 
     async def _load_details(
         self,
@@ -137,11 +149,15 @@ class TrainingRunType:
         return convert(details or domain.TrainingRunDetails())
 
     def _hyperparameters(self, details: domain.TrainingRunDetails) -> HyperparametersType:
-        hp = details.hyperparameters
+        # A hyperparameter a run did not record (an older run) shows the request's default.
+        stored = {"n_estimators": self.n_estimators, **details.hyperparameters}
+        hp = Hyperparameters.model_construct(
+            **{name: stored[name] for name in Hyperparameters.model_fields if name in stored}
+        )
         return HyperparametersType(
-            n_estimators=int(hp.get("n_estimators", self.n_estimators)),
-            max_depth=hp.get("max_depth"),
-            min_samples_split=int(hp.get("min_samples_split", 2)),
+            n_estimators=hp.n_estimators,
+            max_depth=hp.max_depth,
+            min_samples_split=hp.min_samples_split,
         )
 
     @strawberry.field(description="Null until the run has COMPLETED.")
@@ -157,20 +173,10 @@ class TrainingRunType:
         )
 
     @strawberry.field
-    def trained_by(self, info: Info[GraphQLContext, None]) -> UserType | None:
-        # Not `async def`: lists read the trainer with the run, and a plain value spares
-        # graphql-core an awaitable per row. Runs read without it (a mutation's result) go
-        # through the request's dataloader, and an awaitable result is awaited all the same.
-        if self.trainer is not None:
-            return UserType.from_domain(self.trainer)
-        if self.trained_by_id is None:
-            return None
-        return cast(UserType | None, self._load_trainer(info, self.trained_by_id))
-
-    @staticmethod
-    async def _load_trainer(info: Info[GraphQLContext, None], user_id: int) -> UserType | None:
-        user = await loader(resolver_context(info), UserByIdLoader).load(user_id)
-        return None if user is None else UserType.from_domain(user)
+    def trained_by(self) -> UserType | None:
+        # Every read of a run reads its trainer in the same statement (db/training_runs.py),
+        # so this is a plain value: no loader, no awaitable per row.
+        return None if self.trainer is None else UserType.from_domain(self.trainer)
 
     @strawberry.field
     async def dataset(self, info: Info[GraphQLContext, None]) -> DatasetType | None:
@@ -201,7 +207,6 @@ class TrainingRunType:
             random_state=run.random_state,
             target_column=run.target_column,
             notes=run.notes,
-            trained_by_id=run.trained_by_id,
             trainer=run.trained_by,
             dataset_id=run.dataset_id,
             n_estimators=run.n_estimators,
