@@ -7,10 +7,13 @@ not perfectly, and all three classes are always present.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
+from numpy.typing import NDArray
 
 from trainql.constants import DEFAULT_TARGET_COLUMN
 
@@ -57,6 +60,19 @@ _CATEGORY_EFFECT = {
 _SKILL_EFFECT = {"Generative AI": 0.6, "MLOps": 0.4, "Rust": 0.3, "COBOL": -0.9, "Excel": -0.5}
 
 
+def _pick_grouped(
+    rng: np.random.Generator, groups: Mapping[str, Sequence[str]], rows: int
+) -> tuple[NDArray[Any], NDArray[Any]]:
+    """For each row a group, uniformly, then a member of that group, uniformly."""
+    names = np.array(list(groups))
+    group = names[rng.integers(0, len(names), rows)]
+    member = np.empty(rows, dtype=object)
+    for name, members in groups.items():
+        mask = group == name
+        member[mask] = np.array(members, dtype=object)[rng.integers(0, len(members), mask.sum())]
+    return group, member
+
+
 def generate_future_skills(rows: int = DEFAULT_ROWS, *, seed: int = DEFAULT_SEED) -> pd.DataFrame:
     """`rows` rows of the future-skills table; the same `rows` and `seed` give the same table.
 
@@ -66,19 +82,8 @@ def generate_future_skills(rows: int = DEFAULT_ROWS, *, seed: int = DEFAULT_SEED
         raise ValueError("rows must be at least 1")
     rng = np.random.default_rng(seed)
 
-    departments = np.array(list(ROLES_BY_DEPARTMENT))
-    department = departments[rng.integers(0, len(departments), rows)]
-    role = np.empty(rows, dtype=object)
-    for name, roles in ROLES_BY_DEPARTMENT.items():
-        mask = department == name
-        role[mask] = np.array(roles, dtype=object)[rng.integers(0, len(roles), mask.sum())]
-
-    categories = np.array(list(SKILLS_BY_CATEGORY))
-    category = categories[rng.integers(0, len(categories), rows)]
-    skill = np.empty(rows, dtype=object)
-    for name, skills in SKILLS_BY_CATEGORY.items():
-        mask = category == name
-        skill[mask] = np.array(skills, dtype=object)[rng.integers(0, len(skills), mask.sum())]
+    department, role = _pick_grouped(rng, ROLES_BY_DEPARTMENT, rows)
+    category, skill = _pick_grouped(rng, SKILLS_BY_CATEGORY, rows)
 
     category_effect = np.array([_CATEGORY_EFFECT[c] for c in category])
     skill_effect = np.array([_SKILL_EFFECT.get(s, 0.0) for s in skill])

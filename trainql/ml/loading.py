@@ -78,11 +78,13 @@ def check_text(path: Path, display: str) -> None:
         ) from None
 
 
-def _read_csv(path: Path, display: str, usecols: list[str] | None = None) -> pd.DataFrame:
+def _read_csv(
+    path: Path, display: str, usecols: list[str] | None = None, nrows: int | None = None
+) -> pd.DataFrame:
     import pandas as pd  # imported on first use: the server starts faster
 
     try:
-        return pd.read_csv(path, encoding="utf-8", usecols=usecols, low_memory=False)
+        return pd.read_csv(path, encoding="utf-8", usecols=usecols, nrows=nrows, low_memory=False)
     except pd.errors.EmptyDataError:
         raise DatasetInvalid(
             f"Dataset {display!r} is empty: expected a header row and data."
@@ -93,20 +95,7 @@ def _read_csv(path: Path, display: str, usecols: list[str] | None = None) -> pd.
 
 def read_columns(path: Path, display: str) -> list[str]:
     """The header of the CSV file."""
-    return [str(c) for c in _read_csv_header(path, display)]
-
-
-def _read_csv_header(path: Path, display: str) -> pd.Index:
-    import pandas as pd  # imported on first use: the server starts faster
-
-    try:
-        return pd.read_csv(path, encoding="utf-8", nrows=0).columns
-    except pd.errors.EmptyDataError:
-        raise DatasetInvalid(
-            f"Dataset {display!r} is empty: expected a header row and data."
-        ) from None
-    except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as exc:
-        raise DatasetInvalid(f"Dataset {display!r} is not a readable CSV file: {exc}") from None
+    return [str(c) for c in _read_csv(path, display, nrows=0).columns]
 
 
 def check_target(columns: list[str], target_column: str, display: str) -> None:

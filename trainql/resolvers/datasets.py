@@ -5,6 +5,8 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 
+from sqlmodel.ext.asyncio.session import AsyncSession
+
 from trainql.db import datasets as dataset_store
 from trainql.db.pagination import Position
 from trainql.domain import Dataset, DatasetTrainingStatus
@@ -108,12 +110,18 @@ async def create_dataset(*, ctx: Context, name: str, file: AsyncReadable) -> Dat
 
 async def get_dataset(*, ctx: Context, dataset_id: str | uuid.UUID) -> Dataset:
     """One dataset, for its owner or, when it has none, for anyone."""
-    parsed = parse_dataset_id(dataset_id)
     async with ctx.db.session() as session:
-        dataset = await dataset_store.get_dataset(session, dataset_id=parsed)
+        return await _accessible_dataset(ctx, session, parse_dataset_id(dataset_id), action="read")
+
+
+async def _accessible_dataset(
+    ctx: Context, session: AsyncSession, dataset_id: uuid.UUID, *, action: str
+) -> Dataset:
+    """The dataset, when it exists (NotFound) and the caller may `action` it."""
+    dataset = await dataset_store.get_dataset(session, dataset_id=dataset_id)
     if dataset is None:
         raise NotFound(DATASET_NOT_FOUND)
-    require_dataset_access(ctx, dataset, action="read")
+    require_dataset_access(ctx, dataset, action=action)
     return dataset
 
 
@@ -131,10 +139,7 @@ async def set_training_status(
     async with ctx.db.session() as session:
         # Ownership never changes, so checking it before the update in the same
         # transaction is race-free.
-        dataset = await dataset_store.get_dataset(session, dataset_id=parsed)
-        if dataset is None:
-            raise NotFound(DATASET_NOT_FOUND)
-        require_dataset_access(ctx, dataset, action="update")
+        await _accessible_dataset(ctx, session, parsed, action="update")
         updated = await dataset_store.update_training_status(
             session, dataset_id=parsed, status=status
         )
