@@ -93,6 +93,34 @@ class Settings(BaseSettings):
         gt=0,
         description="A WebSocket that sends no connection_init within this time is closed (4408).",
     )
+    token_ttl_hours: float | None = Field(
+        None,
+        gt=0,
+        description="Lifetime of an API token, counted from when it was issued; unset: tokens "
+        "never expire (what the legacy clients expect).",
+    )
+    login_free_failures: int = Field(
+        5,
+        ge=1,
+        description="Failed logins for one username answered at once; after the last of them "
+        "the next attempt must wait `login_delay_s`.",
+    )
+    login_free_failures_per_address: int = Field(
+        20,
+        ge=1,
+        description="The same for one client address (higher: several people may share an "
+        "address behind a NAT or proxy).",
+    )
+    login_delay_s: float = Field(
+        1.0, gt=0, description="The first wait; each further failure doubles it."
+    )
+    login_max_delay_s: float = Field(900.0, gt=0, description="The longest wait.")
+    login_window_s: float = Field(
+        86400.0,
+        gt=0,
+        description="Failed logins are forgotten once this long has passed since the last "
+        "attempt (a successful login forgets them at once).",
+    )
 
     @field_validator("cors_origins", mode="before")
     @classmethod
@@ -121,6 +149,21 @@ class Settings(BaseSettings):
         if level not in {"CRITICAL", "ERROR", "WARNING", "INFO", "DEBUG"}:
             raise ValueError("log_level must be one of CRITICAL, ERROR, WARNING, INFO, DEBUG")
         return level
+
+    @model_validator(mode="after")
+    def _login_waits(self) -> Settings:
+        if self.login_delay_s > self.login_max_delay_s:
+            raise ValueError(
+                "TRAINQL_LOGIN_DELAY_S must not exceed TRAINQL_LOGIN_MAX_DELAY_S "
+                f"({self.login_delay_s:g} > {self.login_max_delay_s:g})"
+            )
+        # A wait longer than the window would be forgotten before it ends.
+        if self.login_window_s < self.login_max_delay_s:
+            raise ValueError(
+                "TRAINQL_LOGIN_WINDOW_S must be at least TRAINQL_LOGIN_MAX_DELAY_S "
+                f"({self.login_window_s:g} < {self.login_max_delay_s:g})"
+            )
+        return self
 
     @model_validator(mode="after")
     def _derive_paths(self) -> Settings:

@@ -45,6 +45,16 @@ class User:
 
 
 @dataclass(frozen=True, slots=True)
+class ApiToken:
+    """A stored API token (its digest, never the token itself) and its active user."""
+
+    id: int
+    user: User
+    created_at: datetime
+    last_used_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
 class Dataset:
     id: uuid.UUID
     name: str

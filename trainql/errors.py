@@ -31,6 +31,24 @@ class AuthenticationError(TrainqlError):
     http_status = 401
 
 
+class TooManyRequests(TrainqlError):
+    """Refused until a wait ends (a login throttled after failed attempts).
+
+    `retry_after_s` is the wait in whole seconds, rounded up: REST sends it as `Retry-After`,
+    GraphQL as `extensions.retryAfterSeconds`.
+    """
+
+    code = "TOO_MANY_REQUESTS"
+    http_status = 429
+
+    def __init__(self, message: str, *, retry_after_s: int) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+    def extensions(self) -> dict[str, Any]:
+        return {"retryAfterSeconds": self.retry_after_s}
+
+
 class PermissionDenied(TrainqlError):
     """Authenticated, but lacking the role or ownership the operation needs."""
 

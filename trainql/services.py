@@ -1,6 +1,6 @@
 """What a process shares between requests: settings, the database, and the runtime pieces
 (the training executor, background trainings, the run-status poller, the persisted-query
-store), each with its own type, started and stopped here."""
+store, the login throttle), each with its own type, started and stopped here."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import anyio.to_thread
 from trainql.background import BackgroundTasks
 from trainql.config import Settings
 from trainql.db.engine import Database
+from trainql.db.login_throttle import LoginThrottle, ThrottlePolicy, login_throttle_store
 from trainql.db.persisted_queries import PersistedQueryStore, persisted_query_store
 from trainql.db.status_poller import RunStatusPoller
 from trainql.ml.default_dataset import install_default_dataset
@@ -28,6 +29,7 @@ class Services:
     db: Database
     persisted_queries: PersistedQueryStore
     run_statuses: RunStatusPoller
+    login_throttle: LoginThrottle
     trainings: BackgroundTasks = field(default_factory=BackgroundTasks)
     _executor: TrainingExecutor | None = field(default=None, init=False, repr=False)
 
@@ -40,6 +42,7 @@ class Services:
             db=database,
             persisted_queries=persisted_query_store(database, settings.apq_cache_size),
             run_statuses=RunStatusPoller(database, settings.subscription_poll_interval_s),
+            login_throttle=login_throttle_store(database, ThrottlePolicy.from_settings(settings)),
         )
 
     @property

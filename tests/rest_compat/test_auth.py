@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import time
+from datetime import timedelta
 
 import httpx
 import pytest
 
+from tests.auth_support import EXPIRED_MESSAGE, age_token, login, serving
 from tests.factories import Factory, graphql
+from trainql.config import Settings
 
 ME = "{ me { username roles } }"
 
@@ -104,3 +107,34 @@ async def test_unknown_user_costs_the_same_hash_check_as_a_wrong_password(
 
     wrong_password, unknown_user = await cost("jane"), await cost("ghost")
     assert unknown_user > 0.4 * wrong_password
+
+
+async def test_an_expired_token_is_401_saying_it_expired(settings: Settings):
+    async with serving(settings, token_ttl_hours=1.0) as served:
+        # given: a token issued just over an hour ago, and one issued now
+        old = await served.factory.manager("mo")
+        await age_token(served.services, old.token, timedelta(hours=1, seconds=1))
+        client = await served.client()
+        fresh = await login(client, "mo", old.password)
+        # when
+        expired = await client.get("/api/training/runs/", headers=old.headers)
+        valid = await client.get(
+            "/api/training/runs/", headers={"Authorization": f"Token {fresh.json()['token']}"}
+        )
+    # then
+    assert expired.status_code == 401
+    assert expired.json() == {"detail": EXPIRED_MESSAGE}
+    assert expired.headers["www-authenticate"] == "Token"
+    assert valid.status_code == 200
+
+
+async def test_without_a_lifetime_an_old_token_still_works(
+    client: httpx.AsyncClient, factory: Factory
+):
+    # given: the default settings (no TRAINQL_TOKEN_TTL_HOURS) and a token issued years ago
+    account = await factory.manager("mo")
+    await age_token(factory.services, account.token, timedelta(days=3650))
+    # when
+    response = await client.get("/api/training/runs/", headers=account.headers)
+    # then
+    assert response.status_code == 200

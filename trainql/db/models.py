@@ -187,3 +187,30 @@ class PersistedQueryRow(SQLModel, table=True):
     last_used_at: datetime = Field(
         default_factory=utcnow, sa_column=sa.Column(UTCDateTime, nullable=False)
     )
+
+
+LOGIN_THROTTLE_SCOPES = ("username", "address")
+
+
+class LoginThrottleRow(SQLModel, table=True):
+    """Login attempts since the last success, per username and per client address.
+
+    Shared by every process on a PostgreSQL database (SQLite keeps them in memory instead:
+    resolvers/login_throttle.py). An attempt is counted when it starts, before its password
+    is checked, so concurrent guesses cannot all slip in before the first one is recorded.
+    """
+
+    __tablename__ = "login_throttle"
+    __table_args__ = (
+        sa.CheckConstraint(_in("scope", LOGIN_THROTTLE_SCOPES), name="scope"),
+        sa.Index("ix_login_throttle_last_attempt_at", "last_attempt_at"),
+    )
+
+    scope: str = Field(sa_column=sa.Column(sa.String(16), primary_key=True))
+    # A username (longer ones are cut: no real username is over 150 characters) or an
+    # address (IPv4, or an IPv6 /64 network).
+    subject: str = Field(sa_column=sa.Column(sa.String(255), primary_key=True))
+    attempts: int = Field(sa_column=sa.Column(sa.Integer, nullable=False))
+    last_attempt_at: datetime = Field(sa_column=sa.Column(UTCDateTime, nullable=False))
+    # No attempt is checked before this; NULL while the attempts are within the free ones.
+    locked_until: datetime | None = Field(default=None, sa_column=sa.Column(UTCDateTime))

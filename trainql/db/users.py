@@ -5,15 +5,14 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, func, update
+from sqlalchemy import bindparam, delete, func, or_, update
 from sqlalchemy import select as sa_select
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from trainql.db.models import ApiTokenRow, UserRow
-from trainql.db.types import utcnow
-from trainql.domain import Role, User
+from trainql.domain import ApiToken, Role, User
 
 
 def user_to_domain(row: UserRow) -> User:
@@ -92,27 +91,58 @@ async def add_token(session: AsyncSession, *, user_id: int, digest: str) -> None
 
 # Built once: every authenticated request runs it, and building the expression cost more
 # than the database took to answer it.
-_USER_BY_TOKEN_DIGEST = (
-    sa_select(*user_columns("user_"), col(ApiTokenRow.last_used_at))
+_TOKEN_BY_DIGEST = (
+    sa_select(
+        *user_columns("user_"),
+        col(ApiTokenRow.id).label("token_id"),
+        col(ApiTokenRow.created_at),
+        col(ApiTokenRow.last_used_at),
+    )
     .join(ApiTokenRow, col(ApiTokenRow.user_id) == col(UserRow.id))
     .where(col(ApiTokenRow.digest) == bindparam("digest"), col(UserRow.is_active).is_(True))
 )
 
 
-async def get_user_by_token_digest(
-    conn: AsyncConnection, *, digest: str
-) -> tuple[User, datetime | None] | None:
-    """The active user holding the token with this digest, and when the token was last used."""
-    found = (await conn.execute(_USER_BY_TOKEN_DIGEST, {"digest": digest})).first()
+async def get_token_by_digest(conn: AsyncConnection, *, digest: str) -> ApiToken | None:
+    """The token with this digest, when its user is active."""
+    found = (await conn.execute(_TOKEN_BY_DIGEST, {"digest": digest})).first()
     user = None if found is None else user_from_columns(found, "user_")
     if found is None or user is None:
         return None
-    return user, found.last_used_at
+    return ApiToken(
+        id=found.token_id,
+        user=user,
+        created_at=found.created_at,
+        last_used_at=found.last_used_at,
+    )
 
 
-async def touch_token(session: AsyncSession, *, digest: str, at: datetime | None = None) -> None:
+async def touch_token(
+    session: AsyncSession, *, token_id: int, at: datetime, unless_since: datetime
+) -> None:
+    """Set the token's last_used_at to `at`, unless it is already `unless_since` or later
+    (another worker wrote it meanwhile): the row is written once, not once per worker."""
+    last_used = col(ApiTokenRow.last_used_at)
     await session.exec(
         update(ApiTokenRow)
-        .where(col(ApiTokenRow.digest) == digest)
-        .values(last_used_at=at or utcnow())
+        .where(
+            col(ApiTokenRow.id) == token_id,
+            or_(last_used.is_(None), last_used < unless_since),
+        )
+        .values(last_used_at=at)
     )
+
+
+async def delete_tokens(
+    session: AsyncSession, *, token_id: int | None = None, user_id: int | None = None
+) -> int:
+    """Delete one token (`token_id`) or all of a user's (`user_id`); how many went."""
+    if (token_id is None) == (user_id is None):
+        raise ValueError("give exactly one of token_id and user_id")
+    where = (
+        col(ApiTokenRow.id) == token_id
+        if token_id is not None
+        else col(ApiTokenRow.user_id) == user_id
+    )
+    result = await session.exec(delete(ApiTokenRow).where(where))
+    return int(result.rowcount or 0)

@@ -45,5 +45,10 @@ else:  # pragma: no cover
 def app_factory() -> object:
     """The app for `uvicorn --factory trainql.http.serving:app_factory` (what `serve` runs)."""
     from trainql.app import create_app
+    from trainql.config import get_settings
+    from trainql.logs import configure_logging
 
+    # uvicorn's worker processes (--workers N) configure only uvicorn's own loggers; without
+    # this, trainql's INFO lines (logins among them) would be dropped in every worker.
+    configure_logging(get_settings().log_level)
     return create_app()

@@ -22,6 +22,8 @@ class Context:
     services: Services
     user: User | None = None
     loaders: dict[str, Any] = field(default_factory=dict)
+    # The id of the API token `user` authenticated with (what revokeToken revokes).
+    token_id: int | None = None
 
     @property
     def settings(self) -> Settings:

@@ -23,7 +23,7 @@ ADMIN_USERNAME = "admin"
 def _validate_username(username: str) -> None:
     if not USERNAME_RE.fullmatch(username):
         raise InvalidInput(
-            "Invalid username.",
+            "Invalid username: use 1 to 150 characters, letters, digits and @ . + - _ only.",
             fields={"username": ["1 to 150 characters: letters, digits and @ . + - _ only."]},
         )
 
@@ -31,7 +31,7 @@ def _validate_username(username: str) -> None:
 def _validate_password(password: str) -> None:
     if len(password) < MIN_PASSWORD_LENGTH:
         raise InvalidInput(
-            "Password too short.",
+            f"Password too short: use at least {MIN_PASSWORD_LENGTH} characters.",
             fields={"password": [f"At least {MIN_PASSWORD_LENGTH} characters."]},
         )
 
@@ -106,3 +106,13 @@ async def get_user(*, db: Database, username: str) -> User:
     if found is None:
         raise NotFound(f"No user named {username!r}.")
     return found[0]
+
+
+async def revoke_tokens(*, db: Database, username: str) -> int:
+    """Revoke every token of the user named `username` (they stop working at once, on every
+    worker); how many there were. NotFound when there is no such user."""
+    async with db.session() as session:
+        found = await user_store.get_user_with_hash(session, username=username)
+        if found is None:
+            raise NotFound(f"No user named {username!r}.")
+        return await user_store.delete_tokens(session, user_id=found[0].id)

@@ -28,5 +28,10 @@ async def obtain_auth_token(request: Request, ctx: ContextDep) -> dict[str, str]
                 if not isinstance(data.get(name), str)
             },
         )
-    result = await auth.obtain_token(ctx=ctx, username=username, password=password)
+    result = await auth.obtain_token(
+        ctx=ctx,
+        username=username,
+        password=password,
+        client_address=request.client.host if request.client else None,
+    )
     return {"token": result.token}

@@ -19,8 +19,10 @@ def get_services(request: Request) -> Services:
 async def get_context(request: Request) -> Context:
     """The resolver Context: a bad Authorization header is a 401 here, never anonymous."""
     services = get_services(request)
-    user = await authenticate(services.db, request.headers.get("authorization"))
-    return Context(services=services, user=user)
+    credentials = await authenticate(services, request.headers.get("authorization"))
+    if credentials is None:
+        return Context(services=services)
+    return Context(services=services, user=credentials.user, token_id=credentials.token_id)
 
 
 ContextDep = Annotated[Context, Depends(get_context)]

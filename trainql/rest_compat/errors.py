@@ -9,7 +9,13 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
-from trainql.errors import InvalidCredentials, InvalidInput, TrainingFailed, TrainqlError
+from trainql.errors import (
+    InvalidCredentials,
+    InvalidInput,
+    TooManyRequests,
+    TrainingFailed,
+    TrainqlError,
+)
 
 logger = logging.getLogger("trainql.rest")
 
@@ -41,7 +47,11 @@ def validation_fields(exc: RequestValidationError) -> dict[str, list[str]]:
 
 async def _domain_error(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, TrainqlError)
-    headers = {"WWW-Authenticate": "Token"} if exc.http_status == 401 else None
+    headers: dict[str, str] = {}
+    if exc.http_status == 401:
+        headers["WWW-Authenticate"] = "Token"
+    if isinstance(exc, TooManyRequests):
+        headers["Retry-After"] = str(exc.retry_after_s)
     return JSONResponse(error_body(exc), status_code=exc.http_status, headers=headers)
 
 

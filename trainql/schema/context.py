@@ -7,7 +7,7 @@ from strawberry.fastapi import BaseContext
 from strawberry.types import Info
 
 from trainql.errors import AuthenticationError
-from trainql.resolvers.auth import authenticate
+from trainql.resolvers.auth import Credentials, authenticate
 from trainql.resolvers.context import Context
 from trainql.services import Services
 
@@ -29,10 +29,16 @@ class GraphQLContext(BaseContext):
 async def build_context(services: Services, request: HTTPConnection) -> GraphQLContext:
     header = request.headers.get("authorization")
     try:
-        user = await authenticate(services.db, header)
+        credentials = await authenticate(services, header)
     except AuthenticationError as exc:
         return GraphQLContext(Context(services=services), auth_error=exc)
-    return GraphQLContext(Context(services=services, user=user))
+    return GraphQLContext(_context_of(services, credentials))
+
+
+def _context_of(services: Services, credentials: Credentials | None) -> Context:
+    if credentials is None:
+        return Context(services=services)
+    return Context(services=services, user=credentials.user, token_id=credentials.token_id)
 
 
 async def authenticate_connection(context: GraphQLContext) -> None:
@@ -50,7 +56,9 @@ async def authenticate_connection(context: GraphQLContext) -> None:
             raise AuthenticationError(
                 "Invalid Authorization in connection_init. Use 'Token <token>' or 'Bearer <token>'."
             )
-        context.ctx.user = await authenticate(context.ctx.db, authorization)
+        credentials = await authenticate(context.ctx.services, authorization)
+        context.ctx.user = credentials.user if credentials else None
+        context.ctx.token_id = credentials.token_id if credentials else None
         context.auth_error = None
     if context.auth_error is not None:
         raise context.auth_error
@@ -59,3 +67,11 @@ async def authenticate_connection(context: GraphQLContext) -> None:
 def resolver_context(info: Info[GraphQLContext, None]) -> Context:
     """The resolver Context of the GraphQL request `info` belongs to."""
     return info.context.ctx
+
+
+def client_address(info: Info[GraphQLContext, None]) -> str | None:
+    """The client's address (uvicorn's, which honours X-Forwarded-For from trusted
+    proxies), None when the server does not know it."""
+    connection: HTTPConnection | None = info.context.request
+    client = None if connection is None else connection.client
+    return None if client is None else client.host
