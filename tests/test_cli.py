@@ -2,18 +2,30 @@
 
 from __future__ import annotations
 
+import os
 import re
+import socket
 import subprocess
 import sys
 from pathlib import Path
 
+import anyio
 import httpx
 import pytest
+import sqlalchemy as sa
 from graphql import build_schema
 from typer.testing import CliRunner
 
-from tests.live import live_server, settings_env
+from tests.live import free_port, live_server, settings_env
 from trainql.cli import app
+from trainql.config import Settings
+from trainql.db import migrate
+from trainql.db.engine import Database, sync_url
+from trainql.db.preflight import shown_url
+from trainql.errors import AuthenticationError
+from trainql.resolvers.auth import authenticate, issue_token
+from trainql.resolvers.users import get_user
+from trainql.services import Services
 
 runner = CliRunner()
 
@@ -23,7 +35,7 @@ def _cli_env(database_url: str, tmp_path: Path) -> dict[str, str]:
 
 
 def _run(
-    env: dict[str, str], *args: str, stdin: str | None = None
+    env: dict[str, str], *args: str, stdin: str | None = None, cwd: Path | None = None
 ) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "trainql", *args],
@@ -33,6 +45,7 @@ def _run(
         text=True,
         timeout=120,
         check=False,
+        cwd=cwd,
     )
 
 
@@ -105,7 +118,7 @@ def test_users_create_list_and_duplicate(empty_database_url: str, tmp_path: Path
 
     duplicate = _run(env, "users", "create", "hana", "--password", "whatever-pass")
     assert duplicate.returncode == 1
-    assert "A user named 'hana' already exists." in duplicate.stderr
+    assert duplicate.stderr == "error: A user named 'hana' already exists.\n"
 
     listed = _run(env, "users", "list")
     assert listed.stdout.splitlines() == ["1\thana\tHR_STAFF, MANAGER", "2\tpat\t-"]
@@ -221,3 +234,230 @@ def test_serve_fails_runs_a_dead_process_left_running(empty_database_url: str, t
     engine.dispose()
     assert status == "FAILED"
     assert message.startswith("interrupted")
+
+
+# --- An operator's mistakes: one line on stderr, status 1, never a traceback ----------------
+
+# Every command that works on the database, with arguments that would succeed on a good one.
+DATABASE_COMMANDS = {
+    "users create": ("users", "create", "newbie", "--password", "pw123456"),
+    "users list": ("users", "list"),
+    "users set-password": ("users", "set-password", "admin", "--password", "pw123456"),
+    "users revoke-tokens": ("users", "revoke-tokens", "admin"),
+    "train": ("train", "--n-estimators", "5"),
+}
+ALL_COMMANDS = {
+    **DATABASE_COMMANDS,
+    "migrate": ("migrate",),
+    "serve": ("serve", "--port", "0"),
+}
+
+
+def _operator_error(result: subprocess.CompletedProcess[str]) -> str:
+    """The one line a failed command printed (asserting it is one line, status 1, and no
+    traceback anywhere)."""
+    output = result.stdout + result.stderr
+    assert "Traceback" not in output, output
+    assert result.returncode == 1, output
+    assert result.stderr.endswith("\n"), output
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1, output
+    assert lines[0].startswith("error: "), output
+    return lines[0]
+
+
+def _clean_env() -> dict[str, str]:
+    """The environment without any TRAINQL_ variable: every setting at its default."""
+    return {k: v for k, v in os.environ.items() if not k.startswith("TRAINQL_")}
+
+
+@pytest.mark.parametrize("command", DATABASE_COMMANDS)
+def test_every_command_in_a_fresh_directory_says_to_migrate(tmp_path: Path, command: str):
+    # when
+    result = _run(_clean_env(), *DATABASE_COMMANDS[command], cwd=tmp_path)
+    # then
+    assert _operator_error(result) == (
+        "error: there is no database at .trainql/trainql.db: run `trainql migrate` to create "
+        "it (or set TRAINQL_DATABASE_URL to the database to use)"
+    )
+    assert result.stdout == ""
+    assert list(tmp_path.iterdir()) == [], "a refused command creates nothing"
+
+
+@pytest.mark.parametrize("command", DATABASE_COMMANDS)
+def test_every_command_on_an_unmigrated_database_says_to_migrate(
+    empty_database_url: str, tmp_path: Path, command: str
+):
+    # given: a database that exists but has no tables (an empty SQLite file)
+    if empty_database_url.startswith("sqlite"):
+        Path(empty_database_url.removeprefix("sqlite:///")).touch()
+    env = _cli_env(empty_database_url, tmp_path)
+    # when
+    result = _run(env, *DATABASE_COMMANDS[command])
+    # then
+    assert _operator_error(result) == (
+        f"error: the database at {shown_url(empty_database_url)} is not migrated: "
+        "run `trainql migrate`"
+    )
+
+
+def test_a_database_at_an_older_revision_says_to_migrate(empty_database_url: str, tmp_path: Path):
+    # given
+    migrate.upgrade(empty_database_url, "0003")
+    env = _cli_env(empty_database_url, tmp_path)
+    # when
+    result = _run(env, "users", "list")
+    # then
+    assert _operator_error(result) == (
+        f"error: the database at {shown_url(empty_database_url)} is at schema revision 0003, "
+        f"this trainql needs {migrate.head_revision()}: run `trainql migrate`"
+    )
+    assert _run(env, "migrate").returncode == 0
+    assert _run(env, "users", "list").returncode == 0
+
+
+def test_a_database_migrated_by_a_newer_trainql_is_named(empty_database_url: str, tmp_path: Path):
+    # given
+    migrate.upgrade(empty_database_url)
+    engine = sa.create_engine(sync_url(empty_database_url), poolclass=sa.pool.NullPool)
+    with engine.begin() as conn:
+        conn.execute(sa.text("UPDATE alembic_version SET version_num = 'f00d'"))
+    engine.dispose()
+    env = _cli_env(empty_database_url, tmp_path)
+    shown = shown_url(empty_database_url)
+    # when
+    listed, migrated = _run(env, "users", "list"), _run(env, "migrate")
+    # then
+    assert _operator_error(listed) == (
+        f"error: the database at {shown} is at schema revision f00d, which this trainql does "
+        f"not know (it needs {migrate.head_revision()}): was it migrated by a newer trainql?"
+    )
+    assert _operator_error(migrated) == (
+        f"error: could not migrate the database at {shown}: Can't locate revision identified "
+        "by 'f00d'; was the database migrated by a newer trainql?"
+    )
+
+
+@pytest.mark.parametrize("command", ALL_COMMANDS)
+def test_every_command_against_an_unreachable_server_fails_in_one_line(
+    tmp_path: Path, command: str
+):
+    # given: nothing listens on the port
+    url = f"postgresql://trainql:s3cret-pw@127.0.0.1:{free_port()}/trainql"
+    env = _cli_env(url, tmp_path)
+    # when
+    line = _operator_error(_run(env, *ALL_COMMANDS[command]))
+    # then
+    shown = shown_url(url)
+    assert "s3cret-pw" not in line
+    prefix = (
+        f"error: could not migrate the database at {shown}: "
+        if command in {"migrate", "serve"}
+        else f"error: cannot use the database at {shown}: "
+    )
+    assert line.startswith(prefix + "connection failed: "), line
+    assert "Connection refused" in line
+
+
+@pytest.mark.parametrize("command", ["users list", "migrate", "serve"])
+@pytest.mark.parametrize(
+    ("url", "unsupported"),
+    [("mysql://u@db.example/skills", " (mysql is not supported)"), ("not a url", "")],
+)
+def test_a_bad_database_url_fails_in_one_line(
+    tmp_path: Path, command: str, url: str, unsupported: str
+):
+    env = _cli_env(url, tmp_path)
+    line = _operator_error(_run(env, *ALL_COMMANDS[command]))
+    assert line == (
+        f"error: TRAINQL_DATABASE_URL={url!r} is not a database URL trainql can use"
+        f"{unsupported}: use sqlite:///path/to/file.db or "
+        "postgresql://user:password@host:5432/dbname"
+    )
+
+
+def test_an_invalid_setting_fails_in_one_line_naming_the_variable(tmp_path: Path):
+    env = _clean_env() | {"TRAINQL_LOG_LEVEL": "chatty", "TRAINQL_TOKEN_TTL_HOURS": "soon"}
+    line = _operator_error(_run(env, "users", "list", cwd=tmp_path))
+    assert line == (
+        "error: invalid configuration: TRAINQL_LOG_LEVEL='chatty': log_level must be one of "
+        "CRITICAL, ERROR, WARNING, INFO, DEBUG; TRAINQL_TOKEN_TTL_HOURS='soon': Input should "
+        "be a valid number, unable to parse string as a number"
+    )
+
+
+def test_serve_on_a_port_in_use_fails_in_one_line_before_migrating(tmp_path: Path):
+    # given
+    env = _cli_env(f"sqlite:///{tmp_path / 'db.sqlite'}", tmp_path)
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        # when
+        result = _run(env, "serve", "--port", str(port))
+    # then
+    assert _operator_error(result) == (
+        f"error: cannot listen on 127.0.0.1:{port}: Address already in use "
+        "(check --host and --port)"
+    )
+    assert not (tmp_path / "db.sqlite").exists()
+
+
+def test_serve_on_a_host_that_does_not_resolve_fails_in_one_line(tmp_path: Path):
+    env = _cli_env(f"sqlite:///{tmp_path / 'db.sqlite'}", tmp_path)
+    line = _operator_error(_run(env, "serve", "--host", "no-such-host.invalid"))
+    assert line.startswith("error: cannot listen on no-such-host.invalid:8000: ")
+    assert line.endswith(" (check --host)")
+
+
+def test_serve_with_a_data_root_it_cannot_create_fails_in_one_line(tmp_path: Path):
+    # given: the data root would be a directory under a file
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    env = _cli_env(f"sqlite:///{tmp_path / 'db.sqlite'}", tmp_path) | {
+        "TRAINQL_DATA_ROOT": str(blocker / "data")
+    }
+    # when
+    line = _operator_error(_run(env, "serve", "--port", str(free_port())))
+    # then
+    assert line == f"error: cannot write to {blocker / 'data'} (TRAINQL_DATA_ROOT): Not a directory"
+
+
+def test_users_revoke_tokens_revokes_every_token_of_the_user(
+    empty_database_url: str, tmp_path: Path
+):
+    # given: two tokens of one user and one of another
+    env = _cli_env(empty_database_url, tmp_path)
+    assert _run(env, "migrate").returncode == 0
+    for name in ("kim", "lee"):
+        assert _run(env, "users", "create", name, "--password", "pw123456").returncode == 0
+
+    async def issue(username: str) -> str:
+        db = Database(empty_database_url)
+        try:
+            return await issue_token(db, await get_user(db=db, username=username))
+        finally:
+            await db.dispose()
+
+    kims = [anyio.run(issue, "kim"), anyio.run(issue, "kim")]
+    lees = anyio.run(issue, "lee")
+    # when
+    result = _run(env, "users", "revoke-tokens", "kim")
+    missing = _run(env, "users", "revoke-tokens", "nobody")
+    # then
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "revoked 2 tokens of 'kim'\n"
+    assert _operator_error(missing) == "error: No user named 'nobody'."
+
+    async def who(token: str) -> str | None:
+        db = Database(empty_database_url)
+        services = Services.create(Settings(database_url=empty_database_url), db=db)
+        try:
+            credentials = await authenticate(services, f"Token {token}")
+        except AuthenticationError as exc:
+            return exc.message
+        finally:
+            await db.dispose()
+        return credentials.user.username if credentials else None
+
+    assert [anyio.run(who, t) for t in (*kims, lees)] == ["Invalid token.", "Invalid token.", "lee"]

@@ -10,10 +10,21 @@ from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import anyio
 import typer
+from pydantic import ValidationError
+from sqlalchemy.exc import SQLAlchemyError
 
 from trainql.config import Settings, get_settings
 from trainql.db import migrate as db_migrate
 from trainql.db.engine import Database
+from trainql.db.preflight import (
+    DatabaseNotReady,
+    check_database,
+    database_error_reason,
+    describe_database_error,
+    one_line,
+    parse_database_url,
+    shown_url,
+)
 from trainql.domain import Role
 from trainql.errors import TrainqlError
 from trainql.logs import configure_logging
@@ -45,12 +56,22 @@ class RoleChoice(enum.StrEnum):
 
 
 def fail(message: str) -> typer.Exit:
-    typer.secho(f"error: {message}", err=True, fg=typer.colors.RED)
+    """Print `error: <message>` on stderr; raise the result to exit with status 1."""
+    typer.secho(f"error: {one_line(message)}", err=True, fg=typer.colors.RED)
     return typer.Exit(code=1)
 
 
 def run_with_db(settings: Settings, operation: Callable[[Database], Awaitable[T]]) -> T:
-    """Run an async operation against the configured database, reporting domain errors."""
+    """Run an async operation against the configured database.
+
+    The database is checked first (reachable, migrated: db/preflight.py); that, a domain
+    error, or the database failing mid-way each end the command with one line on stderr
+    and status 1, never a traceback.
+    """
+    try:
+        check_database(settings.database_url)
+    except DatabaseNotReady as exc:
+        raise fail(str(exc)) from exc
 
     async def main() -> T:
         db = Database(settings.database_url)
@@ -63,13 +84,30 @@ def run_with_db(settings: Settings, operation: Callable[[Database], Awaitable[T]
         return anyio.run(main)
     except TrainqlError as exc:
         raise fail(exc.message) from exc
+    except (SQLAlchemyError, OSError) as exc:
+        described = describe_database_error(exc, settings.database_url)
+        if described is None:
+            raise
+        raise fail(described) from exc
 
 
 def _migrate(settings: Settings) -> None:
+    url = settings.database_url
     try:
-        db_migrate.upgrade(settings.database_url)
+        parse_database_url(url)
+    except DatabaseNotReady as exc:
+        raise fail(str(exc)) from exc
+    from alembic.util import CommandError
+
+    try:
+        db_migrate.upgrade(url)
+    except CommandError as exc:
+        # The one Alembic refusal an operator meets: a revision this trainql does not have.
+        reason = f"{one_line(str(exc))}; was the database migrated by a newer trainql?"
+        raise fail(f"could not migrate the database at {shown_url(url)}: {reason}") from exc
     except Exception as exc:
-        raise fail(f"could not migrate {settings.database_url}: {exc}") from exc
+        reason = database_error_reason(exc) or one_line(f"{type(exc).__name__}: {exc}")
+        raise fail(f"could not migrate the database at {shown_url(url)}: {reason}") from exc
 
 
 @app.command()
@@ -89,6 +127,47 @@ def schema() -> None:
     typer.echo(graphql_schema.as_str())
 
 
+def _check_can_listen(host: str, port: int) -> None:
+    """Fail in one line, before migrating or starting workers, when uvicorn could not bind
+    (a port in use, a host that does not resolve or is not ours)."""
+    import socket
+
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except (socket.gaierror, UnicodeError) as exc:
+        reason = getattr(exc, "strerror", None) or str(exc)
+        raise fail(f"cannot listen on {host}:{port}: {reason} (check --host)") from exc
+    family, kind, proto, _name, address = infos[0]
+    with socket.socket(family, kind, proto) as probe:
+        # As uvicorn binds: SO_REUSEADDR, so a port left in TIME_WAIT is not "in use".
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(address)
+        except OSError as exc:
+            reason = exc.strerror or str(exc)
+            raise fail(
+                f"cannot listen on {host}:{port}: {reason} (check --host and --port)"
+            ) from exc
+
+
+def _check_writable_directories(settings: Settings) -> None:
+    """Fail in one line when the data root or the model directory cannot be created or
+    written (the service needs both: uploads, the default dataset, fitted models)."""
+    import tempfile
+
+    for variable, directory in (
+        ("TRAINQL_DATA_ROOT", settings.data_path),
+        ("TRAINQL_MODEL_DIR", settings.models_path),
+    ):
+        try:
+            directory.mkdir(parents=True, exist_ok=True)
+            with tempfile.TemporaryFile(dir=directory):
+                pass
+        except OSError as exc:
+            reason = exc.strerror or str(exc)
+            raise fail(f"cannot write to {directory} ({variable}): {reason}") from exc
+
+
 @app.command()
 def serve(
     host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0.1",
@@ -103,6 +182,8 @@ def serve(
 
     settings = get_settings()
     configure_logging(settings.log_level)
+    _check_can_listen(host, port)
+    _check_writable_directories(settings)
     _migrate(settings)
     password = settings.admin_password.get_secret_value() if settings.admin_password else None
     boot = run_with_db(settings, lambda db: user_ops.bootstrap_admin(db=db, password=password))
@@ -196,6 +277,16 @@ def users_set_password(
         settings, lambda db: user_ops.set_password(db=db, username=username, password=secret)
     )
     typer.echo(f"password of {username!r} changed")
+
+
+@users_app.command("revoke-tokens")
+def users_revoke_tokens(
+    username: Annotated[str, typer.Argument(help="Whose tokens to revoke.")],
+) -> None:
+    """Revoke every API token of a user: each stops working at once, on every server."""
+    settings = get_settings()
+    count = run_with_db(settings, lambda db: user_ops.revoke_tokens(db=db, username=username))
+    typer.echo(f"revoked {count} token{'' if count == 1 else 's'} of {username!r}")
 
 
 @dataset_app.command("generate")
@@ -333,5 +424,30 @@ def print_run(console: Any, result: TrainModelResult) -> None:
     console.print(f"model: {run.model_path}")
 
 
+def settings_problem(exc: ValidationError) -> str:
+    """What is wrong with the TRAINQL_* environment, in one line naming each variable."""
+    problems = []
+    for error in exc.errors():
+        message = str(error.get("msg", "invalid value")).removeprefix("Value error, ")
+        location = error.get("loc") or ()
+        if location:
+            variable = "TRAINQL_" + str(location[0]).upper()
+            problems.append(f"{variable}={error.get('input')!r}: {message}")
+        else:
+            problems.append(message)
+    return "; ".join(problems)
+
+
 def main() -> None:
-    app()
+    """The console script: the commands, with a bad configuration reported in one line."""
+    try:
+        app()
+    except ValidationError as exc:
+        if exc.title != Settings.__name__:
+            raise
+        typer.secho(
+            f"error: invalid configuration: {one_line(settings_problem(exc))}",
+            err=True,
+            fg=typer.colors.RED,
+        )
+        sys.exit(1)
