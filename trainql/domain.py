@@ -8,7 +8,7 @@ from __future__ import annotations
 import enum
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 
@@ -52,6 +52,10 @@ class ApiToken:
     user: User
     created_at: datetime
     last_used_at: datetime | None
+
+    def expired(self, ttl_hours: float | None, now: datetime) -> bool:
+        """Whether the token is `ttl_hours` old or older at `now` (never, without a lifetime)."""
+        return ttl_hours is not None and now - self.created_at >= timedelta(hours=ttl_hours)
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,6 +1,7 @@
 """What a process shares between requests: settings, the database, and the runtime pieces
 (the training executor, background trainings, the run-status poller, the persisted-query
-store, the login throttle), each with its own type, started and stopped here."""
+store, the login throttle, the token watch of open sockets), each with its own type, started
+and stopped here."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from trainql.db.engine import Database
 from trainql.db.login_throttle import LoginThrottle, ThrottlePolicy, login_throttle_store
 from trainql.db.persisted_queries import PersistedQueryStore, persisted_query_store
 from trainql.db.status_poller import RunStatusPoller
+from trainql.db.token_watch import TokenWatch
 from trainql.ml.default_dataset import install_default_dataset
 from trainql.ml.executor import TrainingExecutor, create_executor
 
@@ -30,6 +32,7 @@ class Services:
     persisted_queries: PersistedQueryStore
     run_statuses: RunStatusPoller
     login_throttle: LoginThrottle
+    token_watch: TokenWatch
     trainings: BackgroundTasks = field(default_factory=BackgroundTasks)
     _executor: TrainingExecutor | None = field(default=None, init=False, repr=False)
 
@@ -43,6 +46,7 @@ class Services:
             persisted_queries=persisted_query_store(database, settings.apq_cache_size),
             run_statuses=RunStatusPoller(database, settings.subscription_poll_interval_s),
             login_throttle=login_throttle_store(database, ThrottlePolicy.from_settings(settings)),
+            token_watch=TokenWatch(database, ttl_hours=settings.token_ttl_hours),
         )
 
     @property
@@ -60,9 +64,11 @@ class Services:
 
     async def stop(self) -> None:
         """Cancel background trainings (each records its run as interrupted), stop the
-        status poller and the executor's workers. The database stays open for its owner."""
+        status poller, the token watch and the executor's workers. The database stays open
+        for its owner."""
         await self.trainings.cancel_all()
         await self.run_statuses.stop()
+        await self.token_watch.stop()
         executor, self._executor = self._executor, None
         if executor is not None:
             await executor.shutdown()

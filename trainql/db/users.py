@@ -103,18 +103,28 @@ _TOKEN_BY_DIGEST = (
 )
 
 
+def _token_from_row(row: Any) -> ApiToken:
+    user = user_from_columns(row, "user_")
+    assert user is not None, "an inner join always finds the user"
+    return ApiToken(
+        id=row.token_id, user=user, created_at=row.created_at, last_used_at=row.last_used_at
+    )
+
+
 async def get_token_by_digest(conn: AsyncConnection, *, digest: str) -> ApiToken | None:
     """The token with this digest, when its user is active."""
     found = (await conn.execute(_TOKEN_BY_DIGEST, {"digest": digest})).first()
-    user = None if found is None else user_from_columns(found, "user_")
-    if found is None or user is None:
-        return None
-    return ApiToken(
-        id=found.token_id,
-        user=user,
-        created_at=found.created_at,
-        last_used_at=found.last_used_at,
+    return None if found is None else _token_from_row(found)
+
+
+async def get_tokens_by_ids(conn: AsyncConnection, *, token_ids: list[int]) -> list[ApiToken]:
+    """The tokens among `token_ids` that still exist and whose user is active."""
+    statement = (
+        sa_select(*_TOKEN_BY_DIGEST.selected_columns)
+        .join(ApiTokenRow, col(ApiTokenRow.user_id) == col(UserRow.id))
+        .where(col(ApiTokenRow.id).in_(token_ids), col(UserRow.is_active).is_(True))
     )
+    return [_token_from_row(row) for row in await conn.execute(statement)]
 
 
 async def touch_token(

@@ -184,7 +184,8 @@ async def authenticate(services: Services, authorization: str | None) -> Credent
         raise AuthenticationError("Invalid token.")
     now = utcnow()
     ttl_hours = services.settings.token_ttl_hours
-    if ttl_hours is not None and now - found.created_at >= timedelta(hours=ttl_hours):
+    if found.expired(ttl_hours, now):
+        assert ttl_hours is not None
         hours = f"{ttl_hours:g} hour{'' if ttl_hours == 1 else 's'}"
         raise AuthenticationError(
             f"Token expired: tokens are valid for {hours} after they are issued "

@@ -13,7 +13,9 @@ Origin, from a non-browser client, passes); others get 403 before the socket is 
 `connection_init` authenticates (its payload's Authorization, else the handshake's headers;
 wrong credentials close the socket with 4403) and must come within
 `graphql_ws_init_timeout_s` (else 4408); at most `graphql_ws_max_subscriptions` operations
-run at once on one socket (more are answered with a TOO_MANY_SUBSCRIPTIONS error).
+run at once on one socket (more are answered with a TOO_MANY_SUBSCRIPTIONS error). A socket
+whose token is revoked or expires is closed with 4403 within a second
+(db/token_watch.py).
 """
 
 from __future__ import annotations
@@ -33,7 +35,10 @@ from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
     BaseGraphQLTransportWSHandler,
 )
-from strawberry.subscriptions.protocols.graphql_transport_ws.types import SubscribeMessage
+from strawberry.subscriptions.protocols.graphql_transport_ws.types import (
+    ConnectionInitMessage,
+    SubscribeMessage,
+)
 from strawberry.types.unset import UNSET, UnsetType
 
 from trainql.errors import AuthenticationError
@@ -54,7 +59,27 @@ class BatchRefused(Exception):
 
 class BoundedTransportWSHandler(BaseGraphQLTransportWSHandler[GraphQLContext, None]):
     """graphql-transport-ws whose per-connection limit is refused with a coded error that
-    names the limit (Strawberry's own refusal has no `extensions.code`)."""
+    names the limit (Strawberry's own refusal has no `extensions.code`), and whose socket
+    is closed with 4403 once the token it authenticated with is revoked or expires."""
+
+    _watch_handle: int | None = None
+
+    async def handle_connection_init(self, message: ConnectionInitMessage) -> None:
+        await super().handle_connection_init(message)
+        token_id = self.context.ctx.token_id
+        if self.connection_acknowledged and token_id is not None:
+            watch = self.context.ctx.services.token_watch
+            self._watch_handle = watch.watch(token_id, self._token_gone)
+
+    async def _token_gone(self) -> None:
+        # As for wrong credentials at connection_init: the client must authenticate again.
+        await self.websocket.close(code=4403, reason="Forbidden: the token was revoked or expired")
+
+    async def shutdown(self) -> None:
+        if self._watch_handle is not None:
+            self.context.ctx.services.token_watch.unwatch(self._watch_handle)
+            self._watch_handle = None
+        await super().shutdown()
 
     async def handle_subscribe(self, message: SubscribeMessage) -> None:
         limit = self.max_subscriptions_per_connection
