@@ -142,10 +142,9 @@ def test_guesses_spread_over_two_workers_are_throttled_as_one(
     after = [login(first, user, "guess-late"), login(second, user, "guess-late")]
     # then
     assert [a.status_code for a in answers] == [400] * FREE_FAILURES
-    assert [(a.status_code, a.headers.get("retry-after")) for a in after] == [
-        (429, "60"),
-        (429, "60"),
-    ]
+    assert [a.status_code for a in after] == [429, 429]
+    # 60 s from the last free failure, less the time it took to get here
+    assert all(50 <= int(a.headers["retry-after"]) <= 60 for a in after)
     mine = [line for line in login_lines(server) if line.user == f'"{user}"']
     assert len({line.pid for line in mine}) == 2, "both workers answered"
     counts = [re.search(r"username_attempts=(\d+)", line.line) for line in mine[:FREE_FAILURES]]

@@ -7,7 +7,7 @@ from datetime import timedelta
 import httpx
 import pytest
 
-from tests.auth_support import EXPIRED_MESSAGE, age_token, login, serving
+from tests.auth_support import EXPIRED_MESSAGE, age_token, login, serving, throttle_clock
 from tests.factories import Factory, error_codes, graphql
 from trainql.config import Settings
 from trainql.domain import Role
@@ -86,6 +86,8 @@ async def test_a_throttled_obtain_token_is_too_many_requests_with_the_wait(setti
     async with serving(
         settings, login_free_failures=1, login_delay_s=30.0, login_max_delay_s=60.0
     ) as served:
+        # the waits measured exactly, however slow the machine
+        throttle_clock(served)
         account = await served.factory.manager("mia")
         client = await served.client()
         failed = await graphql(client, OBTAIN, {"u": "mia", "p": "not-the-password"})
@@ -111,6 +113,8 @@ async def test_obtain_token_and_the_rest_login_share_one_count(settings: Setting
     async with serving(
         settings, login_free_failures=2, login_delay_s=30.0, login_max_delay_s=60.0
     ) as served:
+        # the waits measured exactly, however slow the machine
+        throttle_clock(served)
         # given: one failure over each transport
         await served.factory.manager("mia")
         client = await served.client()
