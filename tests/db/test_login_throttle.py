@@ -14,8 +14,10 @@ import pytest
 from tests.auth_support import LEGACY_BAD_CREDENTIALS, login, serving, throttle_clock
 from trainql.config import Settings
 from trainql.db.login_throttle import (
+    Admitted,
     DatabaseLoginThrottle,
     MemoryLoginThrottle,
+    Refused,
     ThrottleKey,
     ThrottlePolicy,
 )
@@ -341,3 +343,24 @@ async def test_the_table_counts_an_attempt_only_while_its_key_is_unlocked(
                     )
                     == 1
                 )
+
+
+async def test_the_memory_store_keeps_at_most_its_limit_of_counts_oldest_dropped_first():
+    # given
+    policy = ThrottlePolicy(
+        free_per_username=1,
+        free_per_address=100,
+        delay=timedelta(seconds=10),
+        max_delay=timedelta(seconds=10),
+        window=timedelta(days=1),
+    )
+    throttle = MemoryLoginThrottle(policy, max_keys=3)
+    address = ThrottleKey("address", "192.0.2.1")
+    # when: four usernames guessed from one address
+    for name in ("amy", "bob", "cal", "dan"):
+        assert isinstance(await throttle.admit([ThrottleKey("username", name)]), Admitted)
+    await throttle.admit([address])
+    # then: the two oldest counts went, the newest are still locked
+    assert len(throttle) == 3
+    assert isinstance(await throttle.admit([ThrottleKey("username", "amy")]), Admitted)
+    assert isinstance(await throttle.admit([ThrottleKey("username", "dan")]), Refused)

@@ -123,6 +123,7 @@ async def purge(session: AsyncSession, *, before: datetime) -> int:
 # The stores ---------------------------------------------------------------------------------------
 
 
+MEMORY_MAX_KEYS = 100_000
 # Doubling stops mattering long before this (2**40 s is beyond any cap).
 _MAX_DOUBLINGS = 40
 
@@ -202,11 +203,23 @@ class _Count:
 
 class MemoryLoginThrottle:
     """The counts in this process (one dict; no await between reading and writing it, so
-    concurrent requests on the event loop are counted one after the other)."""
+    concurrent requests on the event loop are counted one after the other).
 
-    def __init__(self, policy: ThrottlePolicy, *, clock: Callable[[], datetime] = utcnow) -> None:
+    At most `max_keys` counts are kept, those with the oldest last attempt dropped first: a
+    flood of made-up usernames from many addresses costs bounded memory (about 200 bytes a
+    count) rather than growing for a whole window.
+    """
+
+    def __init__(
+        self,
+        policy: ThrottlePolicy,
+        *,
+        clock: Callable[[], datetime] = utcnow,
+        max_keys: int = MEMORY_MAX_KEYS,
+    ) -> None:
         self.policy = policy
         self.clock = clock
+        self.max_keys = max_keys
         # Oldest attempt first, so forgotten counts are dropped from the front.
         self._counts: OrderedDict[ThrottleKey, _Count] = OrderedDict()
 
@@ -235,6 +248,8 @@ class MemoryLoginThrottle:
             count.locked_until = None if wait is None else now + wait
             self._counts[key] = count
             attempts[key.scope] = count.attempts
+        while len(self._counts) > self.max_keys:
+            self._counts.popitem(last=False)
         return Admitted(attempts=attempts)
 
     async def forget(self, keys: Sequence[ThrottleKey]) -> None:
