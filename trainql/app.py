@@ -12,12 +12,16 @@ from fastapi.responses import JSONResponse
 from trainql import __version__
 from trainql.config import Settings, get_settings
 from trainql.db import migrate
+from trainql.http.api_docs import install_api_docs
 from trainql.http.cors import install_cors
-from trainql.http.multipart import MultipartGuard
+from trainql.http.request_guard import RequestGuard, RequestLimits
+from trainql.http.security_headers import SecurityHeaders
 from trainql.rest_compat import auth as rest_auth
 from trainql.rest_compat import datasets as rest_datasets
 from trainql.rest_compat import training as rest_training
+from trainql.rest_compat.errors import error_body as rest_error_body
 from trainql.rest_compat.errors import install_error_handlers
+from trainql.schema.errors import request_error_body as graphql_request_error_body
 from trainql.schema.router import build_graphql_router
 from trainql.services import Services
 
@@ -58,7 +62,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version=__version__,
         lifespan=lifespan,
         redirect_slashes=False,
-        docs_url="/api/docs",
+        docs_url=None,  # http/api_docs.py serves it, with its Content-Security-Policy
         redoc_url=None,
         openapi_url="/api/openapi.json",
     )
@@ -66,16 +70,25 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     # Inside CORS (added after it), so its refusals carry the CORS headers too.
     app.add_middleware(
-        MultipartGuard,
-        max_upload_bytes=settings.max_upload_mb * 1024 * 1024,
+        RequestGuard,
+        limits=RequestLimits(
+            max_upload_bytes=settings.max_upload_mb * 1024 * 1024,
+            max_body_bytes=settings.max_body_kb * 1024,
+            max_json_depth=settings.max_json_depth,
+        ),
         graphql_path="/graphql",
+        rest_error_body=rest_error_body,
+        graphql_error_body=graphql_request_error_body,
     )
     install_cors(app, settings.cors_origins)
+    # Outermost, so every answer carries them, refusals and CORS preflights included.
+    app.add_middleware(SecurityHeaders)
 
     app.include_router(build_graphql_router(services), prefix="/graphql")
     app.include_router(rest_auth.router)
     app.include_router(rest_training.router)
     app.include_router(rest_datasets.router)
+    install_api_docs(app)
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> dict[str, str]:

@@ -74,7 +74,7 @@ def run_with_db(settings: Settings, operation: Callable[[Database], Awaitable[T]
         raise fail(str(exc)) from exc
 
     async def main() -> T:
-        db = Database(settings.database_url)
+        db = Database.for_settings(settings)
         try:
             return await operation(db)
         finally:

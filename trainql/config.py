@@ -44,6 +44,39 @@ class Settings(BaseSettings):
         3600.0, gt=0, description="A training that runs longer is stopped and FAILED."
     )
     max_upload_mb: int = Field(100, gt=0, description="Largest accepted dataset upload.")
+    max_body_kb: int = Field(
+        1024,
+        gt=0,
+        description="Largest accepted JSON or form request body (uploads have "
+        "max_upload_mb); a larger one is refused with 413 before it is read whole.",
+    )
+    max_json_depth: int = Field(
+        32,
+        ge=2,
+        description="Deepest nesting of arrays and objects in a JSON request body; deeper "
+        "is refused with 400 before it is parsed.",
+    )
+    database_pool_size: int = Field(
+        10, ge=1, description="Database connections each process keeps open."
+    )
+    database_max_overflow: int = Field(
+        20, ge=0, description="Connections opened beyond the pool size under load."
+    )
+    database_pool_timeout_s: float = Field(
+        10.0,
+        gt=0,
+        description="How long a request waits for a free database connection before it is "
+        "answered 503.",
+    )
+    database_connect_timeout_s: float = Field(
+        5.0, gt=0, description="How long opening a PostgreSQL connection may take."
+    )
+    shutdown_grace_s: float = Field(
+        25.0,
+        ge=0,
+        description="On SIGTERM, how long `trainql serve` lets in-flight requests finish "
+        "before it closes them and shuts down.",
+    )
     executor: str = Field("local", description="`local` (a process pool) or `dask://host:8786`.")
     graphql_max_depth: int = Field(
         12,

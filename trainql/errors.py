@@ -14,6 +14,9 @@ class TrainqlError(Exception):
 
     code: ClassVar[str] = "INTERNAL_SERVER_ERROR"
     http_status: ClassVar[int] = 500
+    # Seconds a client should wait before trying again (the Retry-After header), for errors
+    # that say the server cannot do it now rather than that the request is wrong.
+    retry_after_s: int | None = None
 
     def __init__(self, message: str) -> None:
         super().__init__(message)
@@ -77,6 +80,13 @@ class InvalidInput(TrainqlError):
         return {"fields": self.fields} if self.fields else {}
 
 
+class MalformedRequest(InvalidInput):
+    """A request that is not well formed for this service (not UTF-8, nested too deeply, of a
+    content type no route accepts, not a GraphQL request): refused before anything ran."""
+
+    code = "BAD_REQUEST"
+
+
 class InvalidCredentials(InvalidInput):
     """A login with an unknown username or a wrong password (the two are never told apart)."""
 
@@ -85,7 +95,7 @@ class InvalidCredentials(InvalidInput):
 
 
 class PayloadTooLarge(InvalidInput):
-    """A request body (an upload) over the configured limit."""
+    """A request body (an upload, a JSON or form body) over the configured limit."""
 
     http_status = 413
 
@@ -96,6 +106,35 @@ class PayloadTooLarge(InvalidInput):
             f"The upload is larger than the limit of {max_bytes // (1024 * 1024)} MB "
             "(TRAINQL_MAX_UPLOAD_MB)."
         )
+
+    @classmethod
+    def body(cls, max_bytes: int) -> PayloadTooLarge:
+        """The refusal of a JSON or form body over TRAINQL_MAX_BODY_KB."""
+        return cls(
+            f"The request body is larger than the limit of {max_bytes // 1024} KB "
+            "(TRAINQL_MAX_BODY_KB) for JSON and form bodies; dataset files go in a "
+            "multipart upload."
+        )
+
+
+class DatabaseUnavailable(TrainqlError):
+    """The database cannot be reached (down, restarting, or no pooled connection came free
+    in time). Nothing was done: the client may retry the same request shortly."""
+
+    code = "SERVICE_UNAVAILABLE"
+    http_status = 503
+    retry_after_s = 1
+
+    def __init__(self) -> None:
+        super().__init__("The database is unavailable; retry shortly.")
+
+
+class InsufficientStorage(TrainqlError):
+    """A file could not be written: the storage is full (or over quota) or read-only.
+    Nothing partial was kept."""
+
+    code = "INSUFFICIENT_STORAGE"
+    http_status = 507
 
 
 class DatasetInvalid(TrainqlError):

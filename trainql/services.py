@@ -39,7 +39,7 @@ class Services:
     @classmethod
     def create(cls, settings: Settings, *, db: Database | None = None) -> Services:
         """The services of `settings` (on `db`, when given, instead of a new Database)."""
-        database = db or Database(settings.database_url)
+        database = db or Database.for_settings(settings)
         return cls(
             settings=settings,
             db=database,

@@ -43,6 +43,16 @@ CHROMIUM_ARGS = [
     "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1, EXCLUDE localhost",
 ]
 TIMEOUT_MS = 60_000
+CSP_RECORDER = """
+window.__cspViolations = [];
+document.addEventListener("securitypolicyviolation", (event) => {
+  window.__cspViolations.push(`${event.violatedDirective} ${event.blockedURI}`);
+});
+"""
+
+
+def csp_violations(page: Page) -> list[str]:
+    return list(page.evaluate("window.__cspViolations"))
 
 
 def require(condition: bool, reason: str) -> None:
@@ -113,6 +123,8 @@ def offline_page(chromium: Browser) -> Iterator[OfflinePage]:
             route.abort("internetdisconnected")
 
     context.route("**/*", only_loopback)
+    # Whatever the page's Content-Security-Policy blocks is recorded, to be read afterwards.
+    context.add_init_script(CSP_RECORDER)
     page.on("pageerror", lambda error: offline.errors.append(str(error)))
     page.on(
         "response",
@@ -137,7 +149,9 @@ def test_graphiql_runs_an_authenticated_query_with_no_internet(
         assert login.status_code == 200, login.text
         token = login.json()["token"]
         query = urllib.parse.quote("{ me { username } }")
-        page.goto(f"{server.base_url}/graphql?q={query}")
+        loaded = page.goto(f"{server.base_url}/graphql?q={query}")
+        assert loaded is not None
+        policy = loaded.headers["content-security-policy"]
 
         # when: the Authorization header goes in the headers editor, open on load, and Run
         headers_editor = page.locator(
@@ -155,6 +169,11 @@ def test_graphiql_runs_an_authenticated_query_with_no_internet(
         assert json.loads(shown) == {"data": {"me": {"username": "admin"}}}
         assert offline_page.blocked == []
         assert offline_page.errors == []
+        # under a policy that allows no inline code but the page's own, and no framing
+        assert "frame-ancestors 'none'" in policy
+        assert "'unsafe-inline'" not in policy
+        assert "'unsafe-eval'" not in policy
+        assert csp_violations(page) == []
         assets = {
             path: status for path, status in offline_page.responses.items() if "_playground" in path
         }

@@ -1,14 +1,30 @@
-"""The async engine and the one managed-session helper."""
+"""The async engine, the one managed-session helper, and the one translation of driver errors.
+
+A database that cannot be reached (down, restarting, refusing connections, or no pooled
+connection free within the pool timeout) becomes DatabaseUnavailable; a database whose
+storage is full becomes InsufficientStorage; a constraint violation becomes
+ConstraintViolation. Everything else a driver raises is a bug and stays what it is.
+"""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+import logging
+import sqlite3
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager, suppress
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.exc import (
+    DataError,
+    DBAPIError,
+    IntegrityError,
+    InterfaceError,
+    OperationalError,
+)
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import (
     AsyncConnection,
     AsyncEngine,
@@ -16,6 +32,40 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 from sqlmodel.ext.asyncio.session import AsyncSession
+
+from trainql.config import Settings
+from trainql.errors import DatabaseUnavailable, InsufficientStorage, InvalidInput, TrainqlError
+
+logger = logging.getLogger("trainql.db")
+
+# SQLite result codes (the low byte of sqlite_errorcode) that mean "not now", not "wrong SQL".
+_SQLITE_UNAVAILABLE = {
+    sqlite3.SQLITE_BUSY,
+    sqlite3.SQLITE_LOCKED,
+    sqlite3.SQLITE_CANTOPEN,
+    sqlite3.SQLITE_IOERR,
+    sqlite3.SQLITE_NOMEM,
+    sqlite3.SQLITE_PROTOCOL,
+}
+_POSTGRES_DISK_FULL = "53100"
+_POSTGRES_OUT_OF_RANGE = "22003"
+# PostgreSQL's class 54 (program limit exceeded: a statement too complex) is a bug of ours,
+# not an outage, although psycopg files it under OperationalError with the others.
+_POSTGRES_NOT_AN_OUTAGE_CLASSES = {"54"}
+DATABASE_FULL_MESSAGE = (
+    "The database has no space left to record this; nothing was recorded. Free space on the "
+    "database's storage and try again."
+)
+
+
+@dataclass(frozen=True, slots=True)
+class PoolSettings:
+    """How many connections a Database keeps and how long a request waits for one."""
+
+    size: int = 10
+    max_overflow: int = 20
+    timeout_s: float = 10.0
+    connect_timeout_s: float = 5.0
 
 
 class ConstraintViolation(Exception):
@@ -69,15 +119,86 @@ def _constraint_name(exc: IntegrityError) -> str | None:
     return None
 
 
+def translated_driver_error(exc: DBAPIError | PoolTimeout) -> TrainqlError | None:
+    """The domain error a driver error stands for, or None when it is a bug (bad SQL):
+    DatabaseUnavailable for an outage or a pool timeout, InsufficientStorage for a database
+    whose disk is full, InvalidInput for a value the database will not store."""
+    if isinstance(exc, PoolTimeout):
+        return DatabaseUnavailable()
+    if isinstance(exc, DataError):
+        return _data_error(exc)
+    sqlite_code = getattr(exc.orig, "sqlite_errorcode", None)
+    if isinstance(sqlite_code, int):
+        return _sqlite_error(sqlite_code & 0xFF)
+    return _postgres_error(exc, getattr(exc.orig, "sqlstate", None))
+
+
+def _postgres_error(exc: DBAPIError, sqlstate: object) -> TrainqlError | None:
+    if sqlstate == _POSTGRES_DISK_FULL:
+        return InsufficientStorage(DATABASE_FULL_MESSAGE)
+    if isinstance(sqlstate, str) and sqlstate[:2] in _POSTGRES_NOT_AN_OUTAGE_CLASSES:
+        return None
+    # psycopg raises OperationalError for a refused or lost connection (no SQLSTATE then),
+    # a server shutting down (57P01) and too many connections (53300).
+    if exc.connection_invalidated or isinstance(exc, OperationalError | InterfaceError):
+        return DatabaseUnavailable()
+    return None
+
+
+def _sqlite_error(primary_code: int) -> TrainqlError | None:
+    if primary_code == sqlite3.SQLITE_FULL:
+        return InsufficientStorage(DATABASE_FULL_MESSAGE)
+    return DatabaseUnavailable() if primary_code in _SQLITE_UNAVAILABLE else None
+
+
+def _data_error(exc: DataError) -> InvalidInput:
+    # A value the database will not store. Every value a client sends is checked before it
+    # gets here, except what only the database knows: PostgreSQL refuses NUL in text (SQLite
+    # does not), and its integers are narrower than Python's.
+    text = str(exc.orig)
+    if "NUL" in text or "0x00" in text:
+        return InvalidInput(
+            "Text in the request contains a NUL character (\\u0000), which cannot be stored "
+            "or searched for; remove it."
+        )
+    if getattr(exc.orig, "sqlstate", None) == _POSTGRES_OUT_OF_RANGE:
+        return InvalidInput("A number in the request is out of the range the database stores.")
+    return InvalidInput("A value in the request is not one the database can store.")
+
+
+@contextmanager
+def driver_errors() -> Iterator[None]:
+    """Raise the domain error of a driver error raised in the block (translated_driver_error);
+    driver errors that are bugs pass through unchanged."""
+    try:
+        yield
+    except (DBAPIError, PoolTimeout) as exc:
+        translated = translated_driver_error(exc)
+        if translated is None:
+            raise
+        # One line, no traceback: an outage is an operator's matter, not a bug.
+        cause = exc.orig if isinstance(exc, DBAPIError) and exc.orig is not None else exc
+        logger.warning("%s (%s: %s)", translated.message, type(exc).__name__, cause)
+        raise translated from exc
+
+
 class Database:
     """An async engine and its session factory; one per application."""
 
-    def __init__(self, url: str, *, echo: bool = False) -> None:
+    def __init__(self, url: str, *, echo: bool = False, pool: PoolSettings | None = None) -> None:
         self.url = url
         target = async_url(url)
-        kwargs: dict[str, Any] = {"echo": echo, "pool_pre_ping": False}
+        pool = pool or PoolSettings()
+        kwargs: dict[str, Any] = {
+            "echo": echo,
+            "pool_pre_ping": False,
+            "pool_size": pool.size,
+            "max_overflow": pool.max_overflow,
+            "pool_timeout": pool.timeout_s,
+        }
         if target.get_backend_name() == "postgresql":
-            kwargs.update(pool_size=10, max_overflow=20)
+            # Without it, a database host that drops packets holds a request for minutes.
+            kwargs["connect_args"] = {"connect_timeout": max(1, round(pool.connect_timeout_s))}
         self.engine: AsyncEngine = create_async_engine(target, **kwargs)
         if target.get_backend_name() == "sqlite":
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
@@ -87,6 +208,19 @@ class Database:
         # Same pool and event listeners; each statement commits on its own.
         self._autocommit = self.engine.execution_options(isolation_level="AUTOCOMMIT")
 
+    @classmethod
+    def for_settings(cls, settings: Settings) -> Database:
+        """The database `settings` name, with their pool and timeouts."""
+        return cls(
+            settings.database_url,
+            pool=PoolSettings(
+                size=settings.database_pool_size,
+                max_overflow=settings.database_max_overflow,
+                timeout_s=settings.database_pool_timeout_s,
+                connect_timeout_s=settings.database_connect_timeout_s,
+            ),
+        )
+
     @property
     def dialect(self) -> str:
         return self.engine.dialect.name
@@ -94,17 +228,27 @@ class Database:
     @asynccontextmanager
     async def session(self) -> AsyncIterator[AsyncSession]:
         """A session that commits when the block ends, rolls back when it raises, and turns
-        constraint violations into `ConstraintViolation`."""
-        async with self._sessions() as session:
-            try:
-                yield session
-                await session.commit()
-            except IntegrityError as exc:
-                await session.rollback()
-                raise ConstraintViolation(str(exc.orig), constraint=_constraint_name(exc)) from exc
-            except BaseException:
-                await session.rollback()
-                raise
+        constraint violations into `ConstraintViolation` and an unreachable database into
+        `DatabaseUnavailable` (see translated_driver_error). A block that raised committed
+        nothing."""
+        with driver_errors():
+            async with self._sessions() as session:
+                try:
+                    yield session
+                    await session.commit()
+                except IntegrityError as exc:
+                    await session.rollback()
+                    raise ConstraintViolation(
+                        str(exc.orig), constraint=_constraint_name(exc)
+                    ) from exc
+                except (DBAPIError, PoolTimeout):
+                    # The connection is likely gone: a failing rollback must not hide why.
+                    with suppress(DBAPIError, PoolTimeout):
+                        await session.rollback()
+                    raise
+                except BaseException:
+                    await session.rollback()
+                    raise
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncConnection]:
@@ -113,10 +257,12 @@ class Database:
         No ORM session and no transaction: a SELECT is one round trip with no BEGIN or
         COMMIT, and its rows are plain tuples, not tracked objects. That is most of the cost
         of a small request. Statements in one block may each see a different snapshot: use
-        `session()` where several reads must agree (a count and its page).
+        `session()` where several reads must agree (a count and its page). Driver errors are
+        translated as in `session()`.
         """
-        async with self._autocommit.connect() as conn:
-            yield conn
+        with driver_errors():
+            async with self._autocommit.connect() as conn:
+                yield conn
 
     async def ping(self) -> bool:
         """True when the database answers a trivial query."""
@@ -125,7 +271,7 @@ class Database:
         try:
             async with self.engine.connect() as conn:
                 await conn.execute(text("SELECT 1"))
-        except (DBAPIError, OSError):
+        except (DBAPIError, PoolTimeout, OSError):
             return False
         return True
 

@@ -9,6 +9,10 @@ from sqlalchemy import DateTime
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
 
+# The largest value of an INTEGER id column: int4 on PostgreSQL (SQLite's are wider, but an id
+# past this one is never written there either). An id beyond it names no row.
+MAX_INTEGER_ID = 2**31 - 1
+
 
 class UTCDateTime(TypeDecorator[datetime]):
     """A timezone-aware UTC timestamp.

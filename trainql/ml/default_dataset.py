@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import os
-import shutil
-import tempfile
 from importlib import resources
 from pathlib import Path
 
 from trainql.constants import DEFAULT_DATASET_PATH
+from trainql.ml.storage import copy_file_atomically
+from trainql.ml.uploads import DATA_ROOT_LOCATION
 
 
 def default_dataset_source() -> Path:
@@ -17,13 +16,18 @@ def default_dataset_source() -> Path:
 
 
 def install_default_dataset(data_root: Path) -> Path:
-    """Copy the shipped default dataset into the data root unless a file is already there."""
+    """Copy the shipped default dataset into the data root unless a file is already there.
+
+    The copy is atomic (several uvicorn workers may start at once) and a failed one leaves no
+    partial file; a full or read-only data root is InsufficientStorage naming
+    TRAINQL_DATA_ROOT.
+    """
     target = data_root / DEFAULT_DATASET_PATH
     if not target.exists():
-        target.parent.mkdir(parents=True, exist_ok=True)
-        # A private temporary name: several uvicorn workers may start at once.
-        fd, partial = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
-        os.close(fd)
-        shutil.copyfile(default_dataset_source(), partial)
-        os.replace(partial, target)
+        copy_file_atomically(
+            default_dataset_source(),
+            target,
+            what=f"the default dataset {DEFAULT_DATASET_PATH}",
+            location=DATA_ROOT_LOCATION,
+        )
     return target

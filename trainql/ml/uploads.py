@@ -19,11 +19,13 @@ from typing import BinaryIO, Protocol
 import anyio.to_thread
 
 from trainql.errors import DatasetInvalid, PayloadTooLarge
+from trainql.ml.storage import storage_errors
 
 CHUNK_BYTES = 1024 * 1024
 # The datasets directory, relative to the data root.
 DATASETS_DIR = "datasets"
 TEMP_PREFIX = ".upload-"
+DATA_ROOT_LOCATION = "the data root (TRAINQL_DATA_ROOT)"
 
 
 class AsyncReadable(Protocol):
@@ -111,25 +113,27 @@ async def store_csv_upload(
     """Copy `source` to `<data_root>/datasets/<name>.csv` after checking it is a usable CSV.
 
     Raises PayloadTooLarge as soon as more than `max_bytes` have been read (the rest is never
-    read), DatasetInvalid when the content is not a CSV `summarize_csv` accepts. Either way,
+    read), DatasetInvalid when the content is not a CSV `summarize_csv` accepts, and
+    InsufficientStorage when the data root is full, over quota or read-only. In every case,
     and on cancellation, nothing is left in the datasets directory.
     """
     directory = data_root / DATASETS_DIR
-    temp = await anyio.to_thread.run_sync(_open_temp, directory)
-    try:
-        size = 0
-        with temp.handle:
-            while chunk := await source.read(CHUNK_BYTES):
-                size += len(chunk)
-                if size > max_bytes:
-                    raise PayloadTooLarge.upload(max_bytes)
-                await anyio.to_thread.run_sync(temp.handle.write, chunk)
-        columns, rows = await anyio.to_thread.run_sync(summarize_csv, temp.path)
-        relative = dataset_relative_path(name)
-        await anyio.to_thread.run_sync(os.replace, temp.path, data_root / relative)
-    except BaseException:
-        await anyio.to_thread.run_sync(_unlink_quietly, temp.path)
-        raise
+    with storage_errors(what="the uploaded dataset", location=DATA_ROOT_LOCATION):
+        temp = await anyio.to_thread.run_sync(_open_temp, directory)
+        try:
+            size = 0
+            with temp.handle:
+                while chunk := await source.read(CHUNK_BYTES):
+                    size += len(chunk)
+                    if size > max_bytes:
+                        raise PayloadTooLarge.upload(max_bytes)
+                    await anyio.to_thread.run_sync(temp.handle.write, chunk)
+            columns, rows = await anyio.to_thread.run_sync(summarize_csv, temp.path)
+            relative = dataset_relative_path(name)
+            await anyio.to_thread.run_sync(os.replace, temp.path, data_root / relative)
+        except BaseException:
+            await anyio.to_thread.run_sync(_unlink_quietly, temp.path)
+            raise
     return StoredCsv(relative_path=relative, columns=columns, row_count=rows, size_bytes=size)
 
 

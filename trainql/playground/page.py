@@ -16,6 +16,7 @@ from fastapi import APIRouter, HTTPException
 from starlette.requests import Request
 from starlette.responses import FileResponse, HTMLResponse
 
+from trainql.http.security_headers import CSP, page_policy
 from trainql.playground.assets import (
     EXPLORER,
     GRAPHIQL,
@@ -26,6 +27,8 @@ from trainql.playground.assets import (
 )
 
 ASSET_PREFIX = "/_playground"  # under the GraphQL router's /graphql
+# Where Strawberry's own GraphiQL page loads React and GraphiQL from.
+CDN_ORIGIN = "https://unpkg.com"
 
 # The page's placeholders and the installed file each one stands for.
 PAGE_ASSETS = {
@@ -56,14 +59,28 @@ def render_page(assets_url: str) -> str:
     return page
 
 
+@cache
+def local_page_policy() -> str:
+    """The Content-Security-Policy of our page: everything from this origin, its inline
+    script and style by hash (the asset URLs filled in are attributes, not inline code)."""
+    return page_policy(_template())
+
+
+@cache
+def cdn_page_policy(cdn_page: str) -> str:
+    """The Content-Security-Policy of Strawberry's page, which loads its code from a CDN."""
+    return page_policy(cdn_page, {"script-src": [CDN_ORIGIN], "style-src": [CDN_ORIGIN]})
+
+
 def playground_response(request: Request, directory: Path, cdn_page: str) -> HTMLResponse:
     """Our page when the assets are installed in `directory` (checked on each request, so
-    an install takes effect without a restart), else `cdn_page`."""
+    an install takes effect without a restart), else `cdn_page`; each with its
+    Content-Security-Policy."""
     if not is_installed(directory):
-        return HTMLResponse(cdn_page)
+        return HTMLResponse(cdn_page, headers={CSP: cdn_page_policy(cdn_page)})
     # The page's own path, so the assets resolve under a proxy's prefix (root_path) too.
     assets_url = request.url.path.rstrip("/") + ASSET_PREFIX
-    return HTMLResponse(render_page(assets_url))
+    return HTMLResponse(render_page(assets_url), headers={CSP: local_page_policy()})
 
 
 def assets_router(directory: Path) -> APIRouter:

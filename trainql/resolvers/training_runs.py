@@ -13,6 +13,7 @@ from typing import Any
 
 from trainql.db import training_runs as run_store
 from trainql.db.pagination import Position
+from trainql.db.types import MAX_INTEGER_ID
 from trainql.domain import (
     TrainingRun,
     TrainingRunFilter,
@@ -40,12 +41,16 @@ logger = logging.getLogger("trainql.training_runs")
 
 
 def parse_run_id(raw: str | int) -> int:
-    """A run id from a path or a GraphQL ID; anything not a positive integer is NotFound."""
+    """A run id from a path or a GraphQL ID; anything that is not an integer from 1 to the
+    largest id the database can hold (MAX_INTEGER_ID) is NotFound."""
+    # int() would also take "1_0", " 7" and other scripts' digits: an id is ASCII digits.
+    if isinstance(raw, str) and not (raw.isascii() and raw.isdigit()):
+        raise NotFound("Not found.")
     try:
         run_id = int(raw)
     except (TypeError, ValueError):
         raise NotFound("Not found.") from None
-    if run_id < 1:
+    if not 1 <= run_id <= MAX_INTEGER_ID:
         raise NotFound("Not found.")
     return run_id
 

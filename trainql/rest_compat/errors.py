@@ -12,7 +12,6 @@ from fastapi.responses import JSONResponse
 from trainql.errors import (
     InvalidCredentials,
     InvalidInput,
-    TooManyRequests,
     TrainingFailed,
     TrainqlError,
 )
@@ -45,14 +44,20 @@ def validation_fields(exc: RequestValidationError) -> dict[str, list[str]]:
     return fields
 
 
+def error_headers(error: TrainqlError) -> dict[str, str]:
+    """The headers that go with a domain error: the auth scheme with a 401, Retry-After
+    with an error the client may retry (the database away)."""
+    headers: dict[str, str] = {}
+    if error.http_status == 401:
+        headers["WWW-Authenticate"] = "Token"
+    if error.retry_after_s is not None:
+        headers["Retry-After"] = str(error.retry_after_s)
+    return headers
+
+
 async def _domain_error(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, TrainqlError)
-    headers: dict[str, str] = {}
-    if exc.http_status == 401:
-        headers["WWW-Authenticate"] = "Token"
-    if isinstance(exc, TooManyRequests):
-        headers["Retry-After"] = str(exc.retry_after_s)
-    return JSONResponse(error_body(exc), status_code=exc.http_status, headers=headers)
+    return JSONResponse(error_body(exc), status_code=exc.http_status, headers=error_headers(exc))
 
 
 async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:

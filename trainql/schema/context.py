@@ -6,7 +6,7 @@ from starlette.requests import HTTPConnection
 from strawberry.fastapi import BaseContext
 from strawberry.types import Info
 
-from trainql.errors import AuthenticationError
+from trainql.errors import AuthenticationError, TrainqlError
 from trainql.resolvers.auth import Credentials, authenticate
 from trainql.resolvers.context import Context
 from trainql.services import Services
@@ -15,23 +15,24 @@ from trainql.services import Services
 class GraphQLContext(BaseContext):
     """Strawberry's context, carrying our resolver `Context`.
 
-    A bad Authorization header does not fail here (that would be a bare HTTP error); it is
-    kept in `auth_error` and the error-mapping extension turns the whole operation into an
-    UNAUTHENTICATED error.
+    An error met while building it (a bad Authorization header, the database away during
+    the token lookup) does not fail here (that would be a bare HTTP error); it is kept in
+    `error` and the error-mapping extension turns the whole operation into that error, in
+    a normal GraphQL response.
     """
 
-    def __init__(self, ctx: Context, auth_error: AuthenticationError | None = None) -> None:
+    def __init__(self, ctx: Context, error: TrainqlError | None = None) -> None:
         super().__init__()
         self.ctx = ctx
-        self.auth_error = auth_error
+        self.error = error
 
 
 async def build_context(services: Services, request: HTTPConnection) -> GraphQLContext:
     header = request.headers.get("authorization")
     try:
         credentials = await authenticate(services, header)
-    except AuthenticationError as exc:
-        return GraphQLContext(Context(services=services), auth_error=exc)
+    except TrainqlError as exc:
+        return GraphQLContext(Context(services=services), error=exc)
     return GraphQLContext(_context_of(services, credentials))
 
 
@@ -47,7 +48,8 @@ async def authenticate_connection(context: GraphQLContext) -> None:
     `{"Authorization": "Token <t>"}` (or `authorization`, or Bearer) in the payload replaces
     what the handshake's headers said; without it the headers' user stays. Browsers cannot
     set headers on a WebSocket, so the payload is how Apollo Client and graphql-ws send a
-    token. Raises AuthenticationError when the credentials that apply are wrong.
+    token. Raises AuthenticationError when the credentials that apply are wrong, and
+    DatabaseUnavailable when they could not be checked.
     """
     params = context.connection_params if isinstance(context.connection_params, dict) else {}
     authorization = params.get("Authorization", params.get("authorization"))
@@ -59,9 +61,9 @@ async def authenticate_connection(context: GraphQLContext) -> None:
         credentials = await authenticate(context.ctx.services, authorization)
         context.ctx.user = credentials.user if credentials else None
         context.ctx.token_id = credentials.token_id if credentials else None
-        context.auth_error = None
-    if context.auth_error is not None:
-        raise context.auth_error
+        context.error = None
+    if context.error is not None:
+        raise context.error
 
 
 def resolver_context(info: Info[GraphQLContext, None]) -> Context:

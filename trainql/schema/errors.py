@@ -9,11 +9,12 @@ from typing import Any
 import strawberry
 from graphql import ExecutionResult as GraphQLExecutionResult
 from graphql import GraphQLError, GraphQLSyntaxError
+from starlette.responses import Response
 from strawberry.extensions import SchemaExtension
 from strawberry.types import ExecutionContext
 from strawberry.types.execution import PreExecutionError
 
-from trainql.errors import TrainqlError
+from trainql.errors import DatabaseUnavailable, InsufficientStorage, TrainqlError
 
 logger = logging.getLogger("trainql.graphql")
 
@@ -74,20 +75,25 @@ def _map_error(error: GraphQLError, *, pre_execution: bool) -> GraphQLError:
 
 
 class ErrorMapping(SchemaExtension):
-    """Short-circuits operations sent with a bad token, and gives every error its code."""
+    """Short-circuits operations whose context could not be built (a bad token, the database
+    away), gives every error its code, and answers the HTTP status of a server condition
+    (503 with Retry-After for the database away, 507 for full storage) in a normal GraphQL
+    response body."""
 
     def on_execute(self) -> Iterator[None]:
-        auth_error = getattr(self.execution_context.context, "auth_error", None)
-        if auth_error is not None:
+        context_error = getattr(self.execution_context.context, "error", None)
+        if context_error is not None:
             self.execution_context.result = GraphQLExecutionResult(
                 data=None,
-                errors=[GraphQLError(auth_error.message, original_error=auth_error)],
+                errors=[GraphQLError(context_error.message, original_error=context_error)],
             )
         yield
 
     def on_operation(self) -> Iterator[None]:
         yield
-        _map_result_errors(self.execution_context.result)
+        result = self.execution_context.result
+        _map_result_errors(result)
+        _answer_server_condition(self.execution_context.context, getattr(result, "errors", None))
 
     def on_stream_result(self, result: Any) -> Iterator[None]:
         # Subscriptions (and operations over a WebSocket) send each result as it comes,
@@ -102,6 +108,32 @@ def _map_result_errors(result: Any) -> None:
         return
     pre_execution = isinstance(result, PreExecutionError)
     result.errors = [_map_error(e, pre_execution=pre_execution) for e in errors]
+
+
+# Errors that say the server cannot serve the request now, rather than that the request is
+# wrong: their HTTP status is the response's, so that clients, proxies and load balancers
+# see them as they see the REST routes' answers.
+SERVER_CONDITIONS = (DatabaseUnavailable, InsufficientStorage)
+
+
+def _answer_server_condition(context: Any, errors: list[GraphQLError] | None) -> None:
+    response = getattr(context, "response", None)
+    if not errors or not isinstance(response, Response):
+        return  # no errors, or not over HTTP (a WebSocket has no status)
+    for error in errors:
+        domain = _domain_error(error)
+        if isinstance(domain, SERVER_CONDITIONS):
+            response.status_code = domain.http_status
+            if domain.retry_after_s is not None:
+                response.headers["Retry-After"] = str(domain.retry_after_s)
+            return
+
+
+def request_error_body(error: TrainqlError) -> dict[str, Any]:
+    """The GraphQL body of a request refused before any operation ran (too large, not
+    UTF-8, ...): `{"errors": [{"message", "extensions": {"code", ...}}]}`, no `data`."""
+    extensions = {"code": error.code, **error.extensions()}
+    return {"errors": [{"message": error.message, "extensions": extensions}]}
 
 
 class TrainqlSchema(strawberry.Schema):

@@ -24,6 +24,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from cross_web import HTTPException as StrawberryRefusal
 from fastapi.responses import HTMLResponse, JSONResponse
 from starlette.requests import HTTPConnection, Request
 from starlette.responses import Response
@@ -41,7 +42,7 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.types import (
 )
 from strawberry.types.unset import UNSET, UnsetType
 
-from trainql.errors import AuthenticationError
+from trainql.errors import AuthenticationError, DatabaseUnavailable
 from trainql.playground.page import assets_router, playground_response
 from trainql.schema.context import GraphQLContext, authenticate_connection, build_context
 from trainql.schema.root import build_schema
@@ -59,13 +60,19 @@ class BatchRefused(Exception):
 
 class BoundedTransportWSHandler(BaseGraphQLTransportWSHandler[GraphQLContext, None]):
     """graphql-transport-ws whose per-connection limit is refused with a coded error that
-    names the limit (Strawberry's own refusal has no `extensions.code`), and whose socket
-    is closed with 4403 once the token it authenticated with is revoked or expires."""
+    names the limit (Strawberry's own refusal has no `extensions.code`), whose socket is
+    closed with 4403 once the token it authenticated with is revoked or expires, and with
+    1013 (try again later) when the token could not be checked: the database away."""
 
     _watch_handle: int | None = None
 
     async def handle_connection_init(self, message: ConnectionInitMessage) -> None:
-        await super().handle_connection_init(message)
+        try:
+            await super().handle_connection_init(message)
+        except DatabaseUnavailable as exc:
+            # The token could not be checked: 1013 is the WebSocket's "Try Again Later".
+            await self.websocket.close(code=1013, reason=exc.message)
+            return
         token_id = self.context.ctx.token_id
         if self.connection_acknowledged and token_id is not None:
             watch = self.context.ctx.services.token_watch
@@ -177,6 +184,25 @@ class TrainqlGraphQLRouter(GraphQLRouter[GraphQLContext, None]):
         except BatchRefused as refused:
             body = {"errors": [{"message": refused.message, "extensions": {"code": refused.code}}]}
             return JSONResponse(body, status_code=400)
+        except StrawberryRefusal as refused:
+            # Strawberry's own refusals (a body that is not JSON, no query, GET for a
+            # mutation, ...) are plain text otherwise; GraphQL clients read a GraphQL body.
+            code = _HTTP_REFUSAL_CODES.get(refused.status_code, "BAD_REQUEST")
+            message = _EXPLANATIONS.get(refused.reason, refused.reason)
+            body = {"errors": [{"message": message, "extensions": {"code": code}}]}
+            return JSONResponse(body, status_code=refused.status_code)
+
+
+# Strawberry's terse refusals, said with what is allowed.
+_EXPLANATIONS = {
+    "Unable to parse request body as JSON": "The request body is not valid JSON; send a JSON "
+    'object {"query": ..., "variables": ..., "operationName": ...} (or an array of them).',
+    "Unsupported content type": "This Content-Type is not accepted for GraphQL: send "
+    "application/json, multipart/form-data for uploads, or use GET for queries.",
+    "No GraphQL query found in the request": "No GraphQL query found in the request: send "
+    "`query` (or a persisted query's hash in `extensions`).",
+}
+_HTTP_REFUSAL_CODES = {404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED"}
 
 
 def build_graphql_router(services: Services) -> TrainqlGraphQLRouter:
