@@ -12,9 +12,10 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from graphql import GraphQLError
 
+from tests.storage_support import files_under, fill, small_tmpfs
 from trainql.app import StaleDatabaseError, create_app
 from trainql.config import Settings
-from trainql.errors import NotFound
+from trainql.errors import InsufficientStorage, NotFound
 from trainql.schema.errors import _map_error
 
 
@@ -112,3 +113,23 @@ async def test_graphql_missing_variable_is_bad_user_input_not_masked(
     assert error["extensions"] == {"code": "BAD_USER_INPUT"}
     assert "Variable '$id'" in error["message"]
     assert not [r for r in caplog.records if r.name == "trainql.graphql"]
+
+
+async def test_startup_on_a_full_data_root_refuses_with_the_reason_and_leaves_nothing(
+    settings: Settings, tmp_path: Path
+):
+    # given: a data root with no room for the default dataset
+    with small_tmpfs(tmp_path / "small", size_kb=1024) as data_root:
+        fill(data_root, leave_kb=4)
+        before = files_under(data_root)
+        application = create_app(settings.model_copy(update={"data_root": data_root}))
+        # when / then: the start fails saying why, and no partial copy is left
+        with pytest.raises(InsufficientStorage) as refused:
+            async with LifespanManager(application):
+                pass
+        assert refused.value.message == (
+            "Could not keep the default dataset ml/data/future_skills_dataset.csv in the data "
+            "root (TRAINQL_DATA_ROOT): there is no space left on its storage. Nothing was kept; "
+            "free space (or make the storage writable) and try again."
+        )
+        assert files_under(data_root) == before

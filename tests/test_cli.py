@@ -17,6 +17,7 @@ from graphql import build_schema
 from typer.testing import CliRunner
 
 from tests.live import free_port, live_server, settings_env
+from tests.storage_support import make_read_only, small_tmpfs
 from trainql.cli import app
 from trainql.config import Settings
 from trainql.db import migrate
@@ -461,3 +462,21 @@ def test_users_revoke_tokens_revokes_every_token_of_the_user(
         return credentials.user.username if credentials else None
 
     assert [anyio.run(who, t) for t in (*kims, lees)] == ["Invalid token.", "Invalid token.", "lee"]
+
+
+def test_serve_on_a_read_only_data_root_says_so_in_one_line_and_exits_1(tmp_path: Path):
+    # given: a data root on read-only storage, without the default dataset yet
+    with small_tmpfs(tmp_path / "data", size_kb=1024) as data_root:
+        make_read_only(data_root)
+        env = settings_env(
+            database_url=f"sqlite:///{tmp_path / 'trainql.db'}", state_dir=tmp_path / "state"
+        )
+        env["TRAINQL_DATA_ROOT"] = str(data_root)
+        # when
+        done = _run(env, "serve", "--port", str(free_port()))
+    # then: one clear line, no traceback, status 1, before anything listens
+    assert _operator_error(done) == (
+        "error: Could not keep the default dataset ml/data/future_skills_dataset.csv in the "
+        "data root (TRAINQL_DATA_ROOT): its storage is read-only. Nothing was kept; free space "
+        "(or make the storage writable) and try again."
+    )

@@ -201,6 +201,14 @@ def serve(
     interrupted = run_with_db(settings, lambda db: training_ops.fail_interrupted_runs(db=db))
     if interrupted:
         typer.echo(f"Marked {len(interrupted)} interrupted training run(s) FAILED.")
+    # Once, here, so that a data root with no room (or read-only) is one clear line and exit
+    # status 1 rather than a traceback from every worker's startup.
+    from trainql.ml.default_dataset import install_default_dataset
+
+    try:
+        install_default_dataset(settings.data_path)
+    except TrainqlError as exc:
+        raise fail(exc.message) from exc
     uvicorn.run(
         "trainql.http.serving:app_factory",
         factory=True,
@@ -211,6 +219,9 @@ def serve(
         http=HTTP_PROTOCOL,
         log_level=settings.log_level.lower(),
         proxy_headers=True,
+        # On SIGTERM: stop accepting, let in-flight requests finish for this long, then close
+        # what is left and run the shutdown hooks (which record background runs).
+        timeout_graceful_shutdown=settings.shutdown_grace_s,
     )
 
 

@@ -71,8 +71,8 @@ class Settings(BaseSettings):
     database_connect_timeout_s: float = Field(
         5.0, gt=0, description="How long opening a PostgreSQL connection may take."
     )
-    shutdown_grace_s: float = Field(
-        25.0,
+    shutdown_grace_s: int = Field(
+        25,
         ge=0,
         description="On SIGTERM, how long `trainql serve` lets in-flight requests finish "
         "before it closes them and shuts down.",

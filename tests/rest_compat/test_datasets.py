@@ -22,6 +22,7 @@ from tests.datasets_support import (
 )
 from tests.factories import Factory
 from tests.live import live_server, settings_env
+from tests.storage_support import FILLER, app_client, files_under, fill, make_read_only, small_tmpfs
 from trainql.config import Settings
 from trainql.db import datasets as dataset_store
 from trainql.domain import Dataset
@@ -176,6 +177,64 @@ async def test_upload_just_under_the_limit_is_accepted(settings: Settings):
             "/ai/datasets", data={"name": "fits"}, files={"file": ("fits.csv", content)}
         )
         assert response.status_code == 201, response.text
+
+
+FULL_MESSAGE = (
+    "Could not keep the uploaded dataset in the data root (TRAINQL_DATA_ROOT): there is no "
+    "space left on its storage. Nothing was kept; free space (or make the storage writable) "
+    "and try again."
+)
+READ_ONLY_MESSAGE = (
+    "Could not keep the uploaded dataset in the data root (TRAINQL_DATA_ROOT): its storage "
+    "is read-only. Nothing was kept; free space (or make the storage writable) and try again."
+)
+
+
+async def test_an_upload_larger_than_the_free_space_is_507_and_leaves_nothing(
+    settings: Settings, tmp_path: Path
+):
+    # given: a data root with 3 MB in all, the default dataset placed, ~1 MB left free
+    with small_tmpfs(tmp_path / "small") as data_root:
+        async with app_client(settings.model_copy(update={"data_root": data_root})) as (
+            client,
+            services,
+        ):
+            fill(data_root, leave_kb=1024)
+            before = files_under(data_root)
+            # when: a 4 MB upload (well under TRAINQL_MAX_UPLOAD_MB)
+            response = await client.post(
+                "/ai/datasets", data={"name": "big"}, files={"file": ("big.csv", oversized_csv(4))}
+            )
+            # then: 507 saying why, and no file and no row
+            assert response.status_code == 507, response.text
+            assert response.json() == {"detail": FULL_MESSAGE}
+            assert files_under(data_root) == before
+            assert await dataset_row_count(services) == 0
+            # and once there is room again, the same upload works
+            (data_root / FILLER).unlink()
+            retried = await client.post(
+                "/ai/datasets", data={"name": "big"}, files={"file": ("big.csv", oversized_csv(1))}
+            )
+            assert retried.status_code == 201, retried.text
+
+
+async def test_an_upload_onto_a_read_only_data_root_is_507_and_leaves_nothing(
+    settings: Settings, tmp_path: Path
+):
+    with small_tmpfs(tmp_path / "small") as data_root:
+        async with app_client(settings.model_copy(update={"data_root": data_root})) as (
+            client,
+            services,
+        ):
+            make_read_only(data_root)
+            before = files_under(data_root)
+            response = await client.post(
+                "/ai/datasets", data={"name": "skills"}, files={"file": ("s.csv", SKILLS_CSV)}
+            )
+            assert response.status_code == 507, response.text
+            assert response.json() == {"detail": READ_ONLY_MESSAGE}
+            assert files_under(data_root) == before
+            assert await dataset_row_count(services) == 0
 
 
 # --- PATCH /ai/dataset/{id}/training-status

@@ -23,6 +23,7 @@ from tests.datasets_support import (
     oversized_csv,
 )
 from tests.factories import PREFLIGHT, Account, Factory, error_codes, graphql, graphql_upload
+from tests.storage_support import app_client, files_under, fill, small_tmpfs
 from trainql.config import Settings
 from trainql.services import Services
 
@@ -134,6 +135,33 @@ async def test_unusable_uploads_are_dataset_invalid_and_leave_nothing(
     assert message in body["errors"][0]["message"]
     assert dataset_files(settings) == []
     assert await dataset_row_count(services) == 0
+
+
+async def test_create_dataset_onto_a_full_data_root_is_insufficient_storage_with_507(
+    settings: Settings, tmp_path: Path
+):
+    # given: a data root with about 1 MB free
+    with small_tmpfs(tmp_path / "small") as data_root:
+        async with app_client(settings.model_copy(update={"data_root": data_root})) as (
+            client,
+            services,
+        ):
+            fill(data_root, leave_kb=1024)
+            before = files_under(data_root)
+            # when: a 4 MB upload
+            response = await upload(client, oversized_csv(4))
+            # then: the GraphQL error, in a GraphQL body, with the HTTP status 507
+            assert response.status_code == 507, response.text
+            body = response.json()
+            assert body["data"] is None
+            assert error_codes(body) == ["INSUFFICIENT_STORAGE"]
+            assert body["errors"][0]["message"] == (
+                "Could not keep the uploaded dataset in the data root (TRAINQL_DATA_ROOT): there "
+                "is no space left on its storage. Nothing was kept; free space (or make the "
+                "storage writable) and try again."
+            )
+            assert files_under(data_root) == before
+            assert await dataset_row_count(services) == 0
 
 
 async def test_blank_name_is_bad_user_input(client: httpx.AsyncClient, settings: Settings):
