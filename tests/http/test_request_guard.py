@@ -345,3 +345,35 @@ async def test_graphql_upload_without_preflight_header_is_400(server: LiveServer
         response = await client.post("/graphql", content=body, headers=chunked_headers())
     assert response.status_code == 400
     assert response.json()["errors"][0]["extensions"] == {"code": "BAD_USER_INPUT"}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("with_length", [True, False])
+async def test_a_40_mb_json_body_to_graphql_is_413_before_it_is_read(
+    server: LiveServer, with_length: bool
+):
+    # given: the 40 MB JSON body (it used to be read whole and answered 200)
+    body = json.dumps({"query": "{ __typename }", "variables": {"pad": "x" * (40 * MB)}})
+    sent = [0]
+    # when
+    async with httpx.AsyncClient(base_url=server.base_url, timeout=30) as client:
+        response = await client.post(
+            "/graphql",
+            content=body.encode() if with_length else counted(body.encode(), sent),
+            headers={"Content-Type": "application/json"},
+        )
+    # then: 413 in the GraphQL shape (the client, which reads no answer before it has sent
+    # everything, gets it: the refused rest is read and dropped, within DISCARD_MAX_BYTES)
+    assert response.status_code == 413
+    assert response.json() == {
+        "errors": [
+            {
+                "message": "The request body is larger than the limit of 1024 KB "
+                "(TRAINQL_MAX_BODY_KB) for JSON and form bodies; dataset files go in a "
+                "multipart upload.",
+                "extensions": {"code": "BAD_USER_INPUT"},
+            }
+        ]
+    }
+    if not with_length:
+        assert sent[0] == len(body)

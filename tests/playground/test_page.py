@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import re
 from pathlib import Path
 
@@ -130,3 +132,31 @@ async def test_a_query_in_the_url_still_runs_instead_of_showing_the_page(
     response = await client.get("/graphql", params={"query": "{ __typename }"}, headers=HTML)
 
     assert response.json() == {"data": {"__typename": "Query"}}
+
+
+async def test_our_page_allows_only_its_own_origin_and_inline_code_by_hash(
+    client: httpx.AsyncClient, settings: Settings
+):
+    # given
+    install_fake_assets(settings)
+    # when
+    response = await client.get("/graphql", headers=HTML)
+    # then: scripts and styles from this origin, the page's inline ones by hash, no CDN
+    policy = dict(
+        (words[0], words[1:])
+        for words in (
+            part.split() for part in response.headers["content-security-policy"].split(";")
+        )
+    )
+    scripts = re.findall(r"<script>(.*?)</script>", response.text, flags=re.DOTALL)
+    styles = re.findall(r"<style>(.*?)</style>", response.text, flags=re.DOTALL)
+    assert (len(scripts), len(styles)) == (1, 1)
+    assert policy["script-src"] == ["'self'", sha256_source(scripts[0])]
+    assert policy["style-src"] == ["'self'", sha256_source(styles[0])]
+    assert policy["connect-src"] == ["'self'"]
+    assert policy["frame-ancestors"] == ["'none'"]
+    assert "unpkg" not in response.headers["content-security-policy"]
+
+
+def sha256_source(code: str) -> str:
+    return "'sha256-" + base64.b64encode(hashlib.sha256(code.encode()).digest()).decode() + "'"

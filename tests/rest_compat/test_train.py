@@ -214,6 +214,25 @@ async def test_a_body_that_is_not_a_json_object_is_400(
     assert "JSON" in response.json()["detail"]
 
 
+async def test_a_body_nested_100000_levels_deep_is_400_and_records_nothing(
+    client: httpx.AsyncClient, factory: Factory, services: Services
+):
+    # given: the body, which made the JSON parser's recursion fail with a 500
+    hr = await factory.hr_staff()
+    raw = b'{"hyperparameters": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"
+    # when
+    response = await client.post(
+        URL, content=raw, headers=hr.headers | {"Content-Type": "application/json"}
+    )
+    # then
+    assert response.status_code == 400
+    assert response.json() == {
+        "detail": "The JSON body nests arrays and objects more than 32 levels deep "
+        "(limit TRAINQL_MAX_JSON_DEPTH = 32)."
+    }
+    assert await training_run_count(services) == 0
+
+
 async def test_a_duplicate_model_version_is_400_and_keeps_the_first_model(
     client: httpx.AsyncClient, factory: Factory, services: Services
 ):

@@ -88,7 +88,22 @@ async def test_graphql_training_run_matches(client: httpx.AsyncClient, factory: 
     assert got["dataset"] is None
 
 
-@pytest.mark.parametrize("run_id", ["999", "abc", "0"])
+@pytest.mark.parametrize(
+    "run_id",
+    [
+        "999",
+        "abc",
+        "0",
+        "-1",
+        # past every integer the databases hold (the fuzzer's 500), and just past int4
+        "999999999999999999999999999999",
+        str(2**31),
+        # what int() would take but is no id
+        "1_0",
+        "\u0663",
+        "1e3",
+    ],
+)
 async def test_unknown_run_is_not_found(client: httpx.AsyncClient, factory: Factory, run_id: str):
     account = await factory.manager()
     response = await client.get(f"/api/training/runs/{run_id}/", headers=account.headers)

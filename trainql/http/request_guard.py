@@ -42,9 +42,11 @@ PREFLIGHT_HEADERS = (b"apollo-require-preflight", b"x-apollo-operation-name")
 # Room for the other form fields, part headers and boundaries next to a file at the limit;
 # the file itself is held to the exact limit while it is copied (ml/uploads.py).
 FORM_OVERHEAD_BYTES = 64 * 1024
-# A refused body is still read (and dropped) up to these bounds, so that the client gets
-# the answer rather than a reset; a client sending more than that gets the reset.
-DISCARD_MAX_BYTES = 16 * 1024 * 1024
+# A refused body is still read (and dropped) up to these bounds, so that a client that
+# reads no answer before it has sent its body (httpx, requests) gets the answer rather than
+# a reset; a client sending more than that gets the reset. Dropping 64 MB on a loopback
+# takes a few tens of milliseconds.
+DISCARD_MAX_BYTES = 64 * 1024 * 1024
 DISCARD_MAX_SECONDS = 10.0
 # Bodies larger than this are scanned for their nesting in a worker thread.
 SCAN_IN_THREAD_BYTES = 64 * 1024
