@@ -26,7 +26,34 @@ async def _training_status_field(request: Request) -> object:
     return fields.get("training_status")
 
 
-@route(router, "/dataset/{dataset_id}/training-status", methods=["PATCH"])
+# The body is read by hand (a form or a JSON object, as the old API took it), so FastAPI
+# cannot describe it: say it here, for the API docs and for clients generated from them.
+_TRAINING_STATUS_SCHEMA = {
+    "type": "object",
+    "properties": {"training_status": {"type": "string", "enum": ["trained", "not_trained"]}},
+    "required": ["training_status"],
+}
+TRAINING_STATUS_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            media_type: {"schema": _TRAINING_STATUS_SCHEMA}
+            for media_type in (
+                "application/x-www-form-urlencoded",
+                "multipart/form-data",
+                "application/json",
+            )
+        },
+    }
+}
+
+
+@route(
+    router,
+    "/dataset/{dataset_id}/training-status",
+    methods=["PATCH"],
+    openapi_extra=TRAINING_STATUS_BODY,
+)
 async def update_training_status(
     dataset_id: str, request: Request, ctx: ContextDep
 ) -> dict[str, Any]:
