@@ -92,6 +92,12 @@ async def test_a_pool_timeout_answers_503_with_retry_after_on_both_transports(
             graphql_write = await client.post(
                 "/graphql", json={"query": SET_STATUS, "variables": {"id": str(dataset.id)}}
             )
+            # an automatic persisted query looked up by its hash (in the database on
+            # PostgreSQL; SQLite's are kept in each process)
+            hash_only = await client.post(
+                "/graphql",
+                json={"extensions": {"persistedQuery": {"version": 1, "sha256Hash": "a" * 64}}},
+            )
             ready = await client.get("/readyz")
         # and when the connection is free again
         after = await client.post("/graphql", json={"query": ME}, headers=hr.headers)
@@ -106,6 +112,12 @@ async def test_a_pool_timeout_answers_503_with_retry_after_on_both_transports(
         assert response.headers["retry-after"] == "1"
         assert response.json()["data"] is None
         assert graphql_errors_without_locations(response.json()) == [GRAPHQL_UNAVAILABLE_ERROR]
+    if services.db.dialect == "postgresql":
+        assert hash_only.status_code == 503
+        assert hash_only.headers["retry-after"] == "1"
+        assert hash_only.json()["errors"] == [GRAPHQL_UNAVAILABLE_ERROR]
+    else:
+        assert hash_only.json()["errors"][0]["extensions"] == {"code": "PERSISTED_QUERY_NOT_FOUND"}
     assert ready.status_code == 503
     assert after.status_code == 200
     assert after.json() == {"data": {"me": {"username": "hr"}}}

@@ -34,6 +34,7 @@ HR_USER = "fuzz-hr"
 ADMIN_PASSWORD = "fuzz-admin-" + uuid.uuid4().hex
 HR_PASSWORD = "fuzz-hr-" + uuid.uuid4().hex
 RUN_TIMEOUT_S = 240
+REPO = Path(__file__).resolve().parents[2]
 # A log line the service writes only for an error it did not expect (with a traceback).
 UNEXPECTED_MARKERS = ("Unexpected error", "Traceback (most recent call last)")
 
@@ -103,7 +104,7 @@ def schemathesis_run(
     ]  # fmt: skip
     if token is not None:
         command += ["--header", f"Authorization: Token {token}"]
-    env = {**os.environ, "SCHEMATHESIS_HOOKS": "tests.fuzz.hooks", "PYTHONPATH": os.getcwd()}
+    env = {**os.environ, "SCHEMATHESIS_HOOKS": "tests.fuzz.hooks", "PYTHONPATH": str(REPO)}
     started = time.monotonic()
     # Run in `out`, where schemathesis keeps its cache (.schemathesis/), not in the checkout.
     done = subprocess.run(

@@ -10,6 +10,7 @@ from collections import Counter
 from trainql.db import training_runs as run_store
 from trainql.db.engine import Database
 from trainql.domain import TrainingRunStatus
+from trainql.errors import DatabaseUnavailable
 
 logger = logging.getLogger("trainql.training_runs")
 
@@ -65,6 +66,9 @@ class RunStatusPoller:
                             found |= await run_store.get_training_run_statuses(
                                 session, run_ids=ids[start : start + POLL_CHUNK]
                             )
+                except DatabaseUnavailable:
+                    # It may come back (engine.py logged why): keep the subscriptions.
+                    continue
                 except Exception:
                     # The database may come back: keep the subscriptions, try again later.
                     logger.exception("Polling training run statuses failed")

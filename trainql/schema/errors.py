@@ -129,6 +129,19 @@ def _answer_server_condition(context: Any, errors: list[GraphQLError] | None) ->
             return
 
 
+def coded_error(domain: TrainqlError, context: Any) -> GraphQLError:
+    """`domain`, raised outside a resolver (in an extension, before ErrorMapping is entered),
+    as the GraphQLError ErrorMapping would make of it; a server condition (the database away)
+    also sets the HTTP status and Retry-After of the response, as ErrorMapping does."""
+    error = GraphQLError(
+        domain.message,
+        original_error=domain,
+        extensions={"code": domain.code, **domain.extensions()},
+    )
+    _answer_server_condition(context, [error])
+    return error
+
+
 def request_error_body(error: TrainqlError) -> dict[str, Any]:
     """The GraphQL body of a request refused before any operation ran (too large, not
     UTF-8, ...): `{"errors": [{"message", "extensions": {"code", ...}}]}`, no `data`."""

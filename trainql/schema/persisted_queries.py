@@ -28,6 +28,8 @@ from graphql import GraphQLError
 from strawberry.extensions import SchemaExtension
 
 from trainql.db.persisted_queries import PersistedQueryStore
+from trainql.errors import TrainqlError
+from trainql.schema.errors import coded_error
 
 NOT_FOUND = "PERSISTED_QUERY_NOT_FOUND"
 NOT_SUPPORTED = "PERSISTED_QUERY_NOT_SUPPORTED"
@@ -87,7 +89,10 @@ class AutomaticPersistedQueries(SchemaExtension):
         context = self.execution_context
         sha256 = requested_hash(context.operation_extensions)
         if sha256 is not None and not context.query:
-            query = await self.store.get(sha256)
+            try:
+                query = await self.store.get(sha256)
+            except TrainqlError as exc:  # the database away: 503, as for any operation
+                raise coded_error(exc, context.context) from exc
             if query is None:
                 raise _error("PersistedQueryNotFound", NOT_FOUND)
             context.query = query
@@ -108,4 +113,7 @@ class AutomaticPersistedQueries(SchemaExtension):
         # runs (a run that fails on its variables still leaves a good query stored).
         context = self.execution_context
         if self._register is not None and context.query and not context.pre_execution_errors:
-            await self.store.put(self._register, context.query)
+            try:
+                await self.store.put(self._register, context.query)
+            except TrainqlError as exc:
+                raise coded_error(exc, context.context) from exc
