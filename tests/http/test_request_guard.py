@@ -23,7 +23,7 @@ from tests.datasets_support import (
     multipart_body,
     oversized_csv,
 )
-from tests.factories import PREFLIGHT
+from tests.factories import PREFLIGHT, Factory, training_run_count
 from tests.live import LiveServer, live_server, settings_env
 from trainql.config import Settings
 from trainql.http.request_guard import (
@@ -34,6 +34,7 @@ from trainql.http.request_guard import (
 )
 from trainql.rest_compat.errors import error_body
 from trainql.schema.errors import request_error_body
+from trainql.services import Services
 
 MB = 1024 * 1024
 KB = 1024
@@ -377,3 +378,106 @@ async def test_a_40_mb_json_body_to_graphql_is_413_before_it_is_read(
     }
     if not with_length:
         assert sent[0] == len(body)
+
+
+# --- through the whole app, on both databases: real routes, nothing recorded
+
+
+NOT_UTF8_JSON = (
+    "The JSON body is not valid UTF-8 (byte 0xff at offset 13); JSON must be UTF-8 encoded."
+)
+NOT_UTF8_FORM = (
+    "The form body is not valid UTF-8 once percent-decoded; encode the form's names and values "
+    "as UTF-8."
+)
+WRONG_TYPE = (
+    "Content-Type 'text/csv' is not accepted here; send application/json (a JSON body), "
+    "application/x-www-form-urlencoded (a form) or multipart/form-data (uploads)."
+)
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "content_type", "body", "message"),
+    [
+        ("POST", "/api/training/train/", "application/json", b'{"notes": "ab\xff"}', NOT_UTF8_JSON),
+        ("POST", "/api-token-auth/", "application/json", b'{"username":"\xff"}', NOT_UTF8_JSON),
+        ("PATCH", "/ai/dataset/x/training-status", "application/x-www-form-urlencoded",
+         b"training_status=%FF", NOT_UTF8_FORM),
+        ("POST", "/api/training/train/", "text/csv", b"a,b\n1,2\n", WRONG_TYPE),
+    ],
+)  # fmt: skip
+async def test_malformed_rest_requests_are_400_saying_what_was_wrong(
+    client: httpx.AsyncClient,
+    factory: Factory,
+    services: Services,
+    method: str,
+    path: str,
+    content_type: str,
+    body: bytes,
+    message: str,
+):
+    hr = await factory.hr_staff()
+    response = await client.request(
+        method, path, content=body, headers={**hr.headers, "Content-Type": content_type}
+    )
+    assert response.status_code == 400
+    assert response.json() == {"detail": message}
+    assert await training_run_count(services) == 0
+
+
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        (
+            {"query": "{ __typename }", "variables": "[" * 40 + "]" * 40},
+            "The `variables` query parameter nests arrays and objects more than 32 levels deep "
+            "(limit TRAINQL_MAX_JSON_DEPTH = 32).",
+        ),
+        (
+            {"query": "{ __typename }", "extensions": "{"},
+            "The `variables` or `extensions` query parameter is not valid JSON; send each as a "
+            "JSON object.",
+        ),
+    ],
+)
+async def test_a_graphql_get_with_bad_json_parameters_is_400_in_the_graphql_shape(
+    client: httpx.AsyncClient, params: dict[str, str], message: str
+):
+    response = await client.get("/graphql", params=params)
+    assert response.status_code == 400
+    assert response.json() == {
+        "errors": [{"message": message, "extensions": {"code": "BAD_REQUEST"}}]
+    }
+
+
+@pytest.mark.parametrize(
+    ("content_type", "body", "message"),
+    [
+        (
+            "application/json",
+            b"{",
+            'The request body is not valid JSON; send a JSON object {"query": ..., "variables": '
+            '..., "operationName": ...} (or an array of them).',
+        ),
+        (
+            "application/json",
+            b'{"variables": {}}',
+            "No GraphQL query found in the request: send `query` (or a persisted query's hash in "
+            "`extensions`).",
+        ),
+        (
+            "text/plain",
+            b'{"query": "{ __typename }"}',
+            "This Content-Type is not accepted for GraphQL: send application/json, "
+            "multipart/form-data for uploads, or use GET for queries.",
+        ),
+    ],
+)
+async def test_what_strawberry_refuses_is_answered_in_the_graphql_shape(
+    client: httpx.AsyncClient, content_type: str, body: bytes, message: str
+):
+    response = await client.post("/graphql", content=body, headers={"Content-Type": content_type})
+    assert response.status_code == 400
+    assert response.json() == {
+        "errors": [{"message": message, "extensions": {"code": "BAD_REQUEST"}}]
+    }

@@ -30,7 +30,7 @@ import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import unquote_to_bytes
+from urllib.parse import parse_qsl, unquote_to_bytes
 
 import anyio
 import anyio.to_thread
@@ -118,6 +118,8 @@ class RequestGuard:
             await self._refuse(scope, receive, send, error, graphql=graphql, body_read=body_read)
 
         problem: TrainqlError | None = request_line_problem(scope)
+        if problem is None and graphql:
+            problem = graphql_parameters_problem(scope, self.limits.max_json_depth)
         if problem is not None:
             await refuse(problem)
             return
@@ -353,6 +355,25 @@ def request_line_problem(scope: Scope) -> MalformedRequest | None:
             return MalformedRequest(
                 f"The value of the header {header!r} is not valid UTF-8; send header values "
                 "as ASCII (or UTF-8)."
+            )
+    return None
+
+
+# The query parameters of a GraphQL GET that hold JSON.
+GRAPHQL_JSON_PARAMETERS = ("variables", "extensions")
+
+
+def graphql_parameters_problem(scope: Scope, max_depth: int) -> MalformedRequest | None:
+    """A GraphQL GET's `variables` or `extensions` nested deeper than `max_depth` (they are
+    JSON, parsed like a body). Call after request_line_problem: the query string is UTF-8."""
+    query = scope.get("query_string", b"")
+    if not query:
+        return None
+    for name, value in parse_qsl(query.decode("latin-1"), keep_blank_values=True):
+        if name in GRAPHQL_JSON_PARAMETERS and json_nesting_exceeds(value.encode(), max_depth):
+            return MalformedRequest(
+                f"The `{name}` query parameter nests arrays and objects more than {max_depth} "
+                f"levels deep (limit TRAINQL_MAX_JSON_DEPTH = {max_depth})."
             )
     return None
 

@@ -188,7 +188,8 @@ class TrainqlGraphQLRouter(GraphQLRouter[GraphQLContext, None]):
             # Strawberry's own refusals (a body that is not JSON, no query, GET for a
             # mutation, ...) are plain text otherwise; GraphQL clients read a GraphQL body.
             code = _HTTP_REFUSAL_CODES.get(refused.status_code, "BAD_REQUEST")
-            message = _EXPLANATIONS.get(refused.reason, refused.reason)
+            explanations = _GET_EXPLANATIONS if request.method == "GET" else _EXPLANATIONS
+            message = explanations.get(refused.reason, refused.reason)
             body = {"errors": [{"message": message, "extensions": {"code": code}}]}
             return JSONResponse(body, status_code=refused.status_code)
 
@@ -201,6 +202,11 @@ _EXPLANATIONS = {
     "application/json, multipart/form-data for uploads, or use GET for queries.",
     "No GraphQL query found in the request": "No GraphQL query found in the request: send "
     "`query` (or a persisted query's hash in `extensions`).",
+}
+_GET_EXPLANATIONS = {
+    **_EXPLANATIONS,
+    "Unable to parse request body as JSON": "The `variables` or `extensions` query parameter "
+    "is not valid JSON; send each as a JSON object.",
 }
 _HTTP_REFUSAL_CODES = {404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED"}
 
