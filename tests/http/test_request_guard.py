@@ -448,36 +448,3 @@ async def test_a_graphql_get_with_bad_json_parameters_is_400_in_the_graphql_shap
     assert response.json() == {
         "errors": [{"message": message, "extensions": {"code": "BAD_REQUEST"}}]
     }
-
-
-@pytest.mark.parametrize(
-    ("content_type", "body", "message"),
-    [
-        (
-            "application/json",
-            b"{",
-            'The request body is not valid JSON; send a JSON object {"query": ..., "variables": '
-            '..., "operationName": ...} (or an array of them).',
-        ),
-        (
-            "application/json",
-            b'{"variables": {}}',
-            "No GraphQL query found in the request: send `query` (or a persisted query's hash in "
-            "`extensions`).",
-        ),
-        (
-            "text/plain",
-            b'{"query": "{ __typename }"}',
-            "This Content-Type is not accepted for GraphQL: send application/json, "
-            "multipart/form-data for uploads, or use GET for queries.",
-        ),
-    ],
-)
-async def test_what_strawberry_refuses_is_answered_in_the_graphql_shape(
-    client: httpx.AsyncClient, content_type: str, body: bytes, message: str
-):
-    response = await client.post("/graphql", content=body, headers={"Content-Type": content_type})
-    assert response.status_code == 400
-    assert response.json() == {
-        "errors": [{"message": message, "extensions": {"code": "BAD_REQUEST"}}]
-    }

@@ -134,3 +134,15 @@ async def test_introspection_can_be_switched_off(settings: Settings):
     assert set(error_codes(body)) == {"GRAPHQL_VALIDATION_FAILED"}
     assert "introspection has been disabled" in body["errors"][0]["message"]
     assert typename == {"data": {"__typename": "Query", "me": None}}
+
+
+async def test_an_int_literal_past_pythons_digit_limit_is_a_validation_error(
+    client: httpx.AsyncClient,
+):
+    # graphql-core's int() of it raised a ValueError, answered as a masked server error
+    body = await graphql(client, "{ trainingRuns(first: " + "1" * 5000 + ") { totalCount } }")
+    assert body["errors"][0]["message"] == (
+        "An integer literal has 5000 digits: a GraphQL Int has at most 10, and this server "
+        "reads no integer of more than 4300."
+    )
+    assert error_codes(body) == ["GRAPHQL_VALIDATION_FAILED"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from typing import Any
 
 from fastapi import Request
@@ -10,6 +11,10 @@ from fastapi import Request
 from trainql.errors import InvalidInput
 
 FORM_CONTENT_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+NUMBER_TOO_LONG = (
+    f"Request body holds a number of more than {sys.get_int_max_str_digits()} digits, "
+    "which no field accepts."
+)
 
 
 async def request_fields(request: Request, *, expected: str) -> dict[str, Any]:
@@ -27,6 +32,8 @@ async def request_fields(request: Request, *, expected: str) -> dict[str, Any]:
         data = json.loads(raw)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise InvalidInput(f"Request body is not valid JSON: {exc}. Expected {expected}.") from exc
+    except ValueError as exc:  # valid JSON, but a number past Python's int digit limit
+        raise InvalidInput(f"{NUMBER_TOO_LONG} Expected {expected}.") from exc
     if not isinstance(data, dict):
         raise InvalidInput(f"Expected {expected}.")
     return data

@@ -8,6 +8,7 @@ The counting reuses Strawberry's limiters' crawlers; only the error they report 
 
 from __future__ import annotations
 
+import re
 import sys
 from collections.abc import Callable, Iterator
 from functools import partial
@@ -15,16 +16,20 @@ from typing import Any
 
 from graphql import (
     ASTValidationRule,
+    DocumentNode,
     FieldNode,
     FragmentDefinitionNode,
     FragmentSpreadNode,
     GraphQLError,
     GraphQLSyntaxError,
     InlineFragmentNode,
+    IntValueNode,
     OperationDefinitionNode,
     SelectionSetNode,
     ValidationContext,
     ValidationRule,
+    Visitor,
+    visit,
 )
 from strawberry.extensions import (
     AddValidationRules,
@@ -193,6 +198,43 @@ class TokenLimit(MaxTokensLimiter):
         )
 
 
+# A run of digits longer than Python reads as an int (4300 by default).
+_INT_DIGITS = sys.get_int_max_str_digits()
+_TOO_MANY_DIGITS = re.compile(rf"\d{{{_INT_DIGITS + 1}}}")
+
+
+class IntLiteralLimit(SchemaExtension):
+    """graphql-core reads an Int literal with int(), which refuses more than Python's digit
+    limit with a ValueError (a masked server error). Such a document is refused first, as
+    the invalid input it is; shorter ones get graphql-core's own "non 32-bit" refusal."""
+
+    def on_validate(self) -> Iterator[None]:
+        context = self.execution_context
+        # Most documents have no such run of digits anywhere: nothing is walked for them.
+        if context.graphql_document is not None and _TOO_MANY_DIGITS.search(context.query or ""):
+            for node in _int_literals(context.graphql_document):
+                if len(node.value.lstrip("-")) > _INT_DIGITS:
+                    raise GraphQLError(
+                        f"An integer literal has {len(node.value.lstrip('-'))} digits: a "
+                        f"GraphQL Int has at most 10, and this server reads no integer of "
+                        f"more than {_INT_DIGITS}.",
+                        nodes=[node],
+                        extensions={"code": "GRAPHQL_VALIDATION_FAILED"},
+                    )
+        yield
+
+
+def _int_literals(document: DocumentNode) -> list[IntValueNode]:
+    found: list[IntValueNode] = []
+
+    class Collect(Visitor):
+        def enter_int_value(self, node: IntValueNode, *_: Any) -> None:
+            found.append(node)
+
+    visit(document, Collect())
+    return found
+
+
 def limit_extensions(settings: Settings) -> list[Callable[[], SchemaExtension]]:
     """Factories of the schema extensions enforcing the settings' limits (a factory per
     extension: Strawberry makes a fresh instance for every operation)."""
@@ -203,6 +245,7 @@ def limit_extensions(settings: Settings) -> list[Callable[[], SchemaExtension]]:
     ]
     extensions: list[Callable[[], SchemaExtension]] = [
         partial(TokenLimit, settings.graphql_max_tokens),
+        IntLiteralLimit,
         partial(AddValidationRules, rules),
     ]
     if not settings.graphql_introspection:

@@ -20,6 +20,7 @@ whose token is revoked or expires is closed with 4403 within a second
 
 from __future__ import annotations
 
+import sys
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -144,6 +145,17 @@ class TrainqlGraphQLRouter(GraphQLRouter[GraphQLContext, None]):
             return False
         return super().should_render_graphql_ide(request)
 
+    def parse_json(self, data: str | bytes) -> Any:
+        # Strawberry refuses what is not JSON; what is JSON but cannot be read (too deep for
+        # the parser's recursion: a multipart `operations` field is not bounded by the
+        # request guard; a number past Python's int digit limit) is the client's too.
+        try:
+            return super().parse_json(data)
+        except RecursionError as exc:
+            raise StrawberryRefusal(400, JSON_TOO_DEEP) from exc
+        except ValueError as exc:
+            raise StrawberryRefusal(400, JSON_NUMBER_TOO_LONG) from exc
+
     def _validate_batch_request(
         self, request_data: list[Any], protocol: GraphQLRequestProtocol
     ) -> None:
@@ -194,6 +206,11 @@ class TrainqlGraphQLRouter(GraphQLRouter[GraphQLContext, None]):
             return JSONResponse(body, status_code=refused.status_code)
 
 
+JSON_TOO_DEEP = "The JSON is nested too deeply to be read; flatten it."
+JSON_NUMBER_TOO_LONG = (
+    f"The JSON holds a number of more than {sys.get_int_max_str_digits()} digits, which no "
+    "field accepts."
+)
 # Strawberry's terse refusals, said with what is allowed.
 _EXPLANATIONS = {
     "Unable to parse request body as JSON": "The request body is not valid JSON; send a JSON "
