@@ -164,6 +164,33 @@ async def test_create_dataset_onto_a_full_data_root_is_insufficient_storage_with
             assert await dataset_row_count(services) == 0
 
 
+async def test_a_file_variable_that_is_no_file_part_is_bad_user_input(
+    client: httpx.AsyncClient, services: Services, settings: Settings
+):
+    # given: the Upload variable filled in with a string instead of mapped to a file part
+    response = await client.post(
+        "/graphql",
+        files=[
+            (
+                "operations",
+                (None, json.dumps({"query": CREATE, "variables": {"name": "x", "file": "x"}})),
+            ),
+            ("map", (None, "{}")),
+        ],
+        headers=PREFLIGHT,
+    )
+    body = response.json()
+    assert error_codes(body) == ["BAD_USER_INPUT"]
+    assert body["errors"][0]["message"] == (
+        "file must be a file part of the request (in GraphQL, mapped by `map`)."
+    )
+    assert body["errors"][0]["extensions"]["fields"] == {
+        "file": ["file must be a file part of the request (in GraphQL, mapped by `map`)."]
+    }
+    assert dataset_files(settings) == []
+    assert await dataset_row_count(services) == 0
+
+
 async def test_blank_name_is_bad_user_input(client: httpx.AsyncClient, settings: Settings):
     body = (await upload(client, name=" ")).json()
     assert error_codes(body) == ["BAD_USER_INPUT"]

@@ -3,8 +3,14 @@ saying what is allowed (Strawberry's are plain text otherwise)."""
 
 from __future__ import annotations
 
+import json
+
 import httpx
 import pytest
+
+from tests.datasets_support import dataset_files
+from tests.factories import PREFLIGHT
+from trainql.config import Settings
 
 TOO_LONG = "1" * 5000
 
@@ -78,5 +84,61 @@ async def test_a_multipart_operations_field_nested_too_deeply_is_400(client: htt
                 "message": "The JSON is nested too deeply to be read; flatten it.",
                 "extensions": {"code": "BAD_REQUEST"},
             }
+        ]
+    }
+
+
+UPLOAD = 'mutation($f: Upload!) { createDataset(name: "x", file: $f) { id } }'
+OPERATIONS = json.dumps({"query": UPLOAD, "variables": {"f": None}})
+MAP_MESSAGE = (
+    "The multipart `map` field must be a JSON object mapping each file part's name to a list "
+    'of paths in `operations`, e.g. {"0": ["variables.file"]}.'
+)
+OPERATIONS_MESSAGE = (
+    'The multipart `operations` field must be a JSON object {"query", "variables", ...} or an '
+    "array of them."
+)
+
+
+@pytest.mark.parametrize(
+    ("operations", "file_map", "message"),
+    [
+        (OPERATIONS, "[]", MAP_MESSAGE),
+        (OPERATIONS, '{"0": "variables.f"}', MAP_MESSAGE),
+        (OPERATIONS, '{"0": [1]}', MAP_MESSAGE),
+        ('"text"', "{}", OPERATIONS_MESSAGE),
+        ("[1, 2]", "{}", OPERATIONS_MESSAGE),
+        (OPERATIONS, '{"0": ["nowhere.at.all"]}', "File(s) missing in form data"),
+    ],
+)
+async def test_a_multipart_request_of_the_wrong_shape_is_400(
+    client: httpx.AsyncClient, settings: Settings, operations: str, file_map: str, message: str
+):
+    response = await client.post(
+        "/graphql",
+        files=[
+            ("operations", (None, operations)),
+            ("map", (None, file_map)),
+            ("0", ("a.csv", b"a,b\n1,2\n", "text/csv")),
+        ],
+        headers=PREFLIGHT,
+    )
+    assert response.status_code == 400
+    assert response.json() == {
+        "errors": [{"message": message, "extensions": {"code": "BAD_REQUEST"}}]
+    }
+    assert dataset_files(settings) == []
+
+
+async def test_a_multipart_body_without_a_boundary_is_400_in_the_graphql_shape(
+    client: httpx.AsyncClient,
+):
+    response = await client.post(
+        "/graphql", content=b"x", headers={**PREFLIGHT, "Content-Type": "multipart/form-data"}
+    )
+    assert response.status_code == 400
+    assert response.json() == {
+        "errors": [
+            {"message": "Missing boundary in multipart.", "extensions": {"code": "BAD_REQUEST"}}
         ]
     }

@@ -83,6 +83,10 @@ async def create_dataset(*, ctx: Context, name: str, file: AsyncReadable) -> Dat
     TRAINQL_MAX_UPLOAD_MB: DatasetInvalid or PayloadTooLarge otherwise, and nothing is kept.
     """
     cleaned = _validate_name(name)
+    if not callable(getattr(file, "read", None)):
+        # GraphQL's Upload takes whatever the multipart map put there, or a plain variable.
+        message = "file must be a file part of the request (in GraphQL, mapped by `map`)."
+        raise InvalidInput(message, fields={"file": [message]})
     dataset_id = uuid.uuid4()
     data_root = ctx.settings.data_path
     stored = await store_csv_upload(

@@ -23,14 +23,17 @@ from __future__ import annotations
 import sys
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
+from cross_web import AsyncHTTPRequestAdapter
 from cross_web import HTTPException as StrawberryRefusal
 from fastapi.responses import HTMLResponse, JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import HTTPConnection, Request
 from starlette.responses import Response
 from strawberry.exceptions import ConnectionRejectionError
 from strawberry.fastapi import GraphQLRouter
+from strawberry.file_uploads.utils import replace_placeholders_with_files
 from strawberry.http import GraphQLRequestProtocol
 from strawberry.http.base import BaseRequestProtocol
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
@@ -145,6 +148,32 @@ class TrainqlGraphQLRouter(GraphQLRouter[GraphQLContext, None]):
             return False
         return super().should_render_graphql_ide(request)
 
+    async def parse_multipart(self, request: AsyncHTTPRequestAdapter) -> dict[str, str]:
+        # Strawberry's, with the shapes checked that it takes on trust (a `map` that is a
+        # list, a path that is a number, `operations` that is a string: each an error 500).
+        try:
+            form_data = await request.get_form_data()
+        except ValueError as exc:
+            raise StrawberryRefusal(400, "Unable to parse the multipart body") from exc
+        operations = self.parse_json(_text_field(form_data.form, "operations", "{}"))
+        files_map = self.parse_json(_text_field(form_data.form, "map", "{}"))
+        if not isinstance(operations, dict | list) or (
+            isinstance(operations, list) and not all(isinstance(op, dict) for op in operations)
+        ):
+            raise StrawberryRefusal(400, MULTIPART_OPERATIONS)
+        if not isinstance(files_map, dict) or not all(
+            isinstance(paths, list) and all(isinstance(path, str) for path in paths)
+            for paths in files_map.values()
+        ):
+            raise StrawberryRefusal(400, MULTIPART_MAP)
+        try:
+            # Typed as taking a dict, but a batch's list of operations works the same.
+            operations_ = cast(dict[str, Any], operations)
+            return replace_placeholders_with_files(operations_, files_map, form_data.files)
+        except (KeyError, IndexError, ValueError, TypeError) as exc:
+            # A file part that is missing, or a path that leads nowhere in `operations`.
+            raise StrawberryRefusal(400, "File(s) missing in form data") from exc
+
     def parse_json(self, data: str | bytes) -> Any:
         # Strawberry refuses what is not JSON; what is JSON but cannot be read (too deep for
         # the parser's recursion: a multipart `operations` field is not bounded by the
@@ -196,6 +225,10 @@ class TrainqlGraphQLRouter(GraphQLRouter[GraphQLContext, None]):
         except BatchRefused as refused:
             body = {"errors": [{"message": refused.message, "extensions": {"code": refused.code}}]}
             return JSONResponse(body, status_code=400)
+        except StarletteHTTPException as refused:
+            # Starlette's form parser refusing a multipart body (no boundary, malformed).
+            body = {"errors": [{"message": refused.detail, "extensions": {"code": "BAD_REQUEST"}}]}
+            return JSONResponse(body, status_code=refused.status_code)
         except StrawberryRefusal as refused:
             # Strawberry's own refusals (a body that is not JSON, no query, GET for a
             # mutation, ...) are plain text otherwise; GraphQL clients read a GraphQL body.
@@ -207,6 +240,23 @@ class TrainqlGraphQLRouter(GraphQLRouter[GraphQLContext, None]):
 
 
 JSON_TOO_DEEP = "The JSON is nested too deeply to be read; flatten it."
+MULTIPART_OPERATIONS = (
+    'The multipart `operations` field must be a JSON object {"query", "variables", ...} '
+    "or an array of them."
+)
+MULTIPART_MAP = (
+    "The multipart `map` field must be a JSON object mapping each file part's name to a list "
+    'of paths in `operations`, e.g. {"0": ["variables.file"]}.'
+)
+
+
+def _text_field(form: Any, name: str, default: str) -> str:
+    value = form.get(name, default)
+    if not isinstance(value, str):
+        raise StrawberryRefusal(400, f"The multipart `{name}` field must be text, not a file.")
+    return value
+
+
 JSON_NUMBER_TOO_LONG = (
     f"The JSON holds a number of more than {sys.get_int_max_str_digits()} digits, which no "
     "field accepts."
