@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
+import pytest
 from sqlalchemy import event
 
 from tests.factories import Account, Factory, error_codes, graphql
@@ -157,6 +158,22 @@ async def test_bad_page_arguments_are_bad_user_input(client: httpx.AsyncClient, 
         assert body["data"] is None
         assert error_codes(body) == ["BAD_USER_INPUT"], body
         assert list(body["errors"][0]["extensions"]["fields"]) == [field]
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("runDateFrom", "0001-01-01T00:00:00+01:00"), ("runDateTo", "9999-12-31T23:59:59-01:00")],
+)
+async def test_a_date_outside_the_utc_range_is_bad_user_input(
+    client: httpx.AsyncClient, factory: Factory, field: str, value: str
+):
+    # Converted to UTC it would fall in year 0 or 10000: it was a masked server error.
+    reader = await factory.manager()
+    body = await graphql(client, RUNS, {"filter": {field: value}}, headers=reader.headers)
+    message = f"{field} is outside the dates that can be compared: years 1 to 9999 in UTC."
+    assert body["errors"][0]["message"] == message
+    assert error_codes(body) == ["BAD_USER_INPUT"]
+    assert body["errors"][0]["extensions"]["fields"] == {field: [message]}
 
 
 async def test_a_cursor_of_another_order_is_bad_user_input(

@@ -106,11 +106,17 @@ def parse_statuses(values: Iterable[str]) -> frozenset[TrainingRunStatus]:
     return frozenset(statuses)
 
 
-def _as_utc(value: datetime | None) -> datetime | None:
+def _as_utc(value: datetime | None, field: str) -> datetime | None:
     # A date-time without an offset is read as UTC, the zone every run date is kept in.
-    if value is None or value.tzinfo is not None:
-        return value
-    return value.replace(tzinfo=UTC)
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:  # 0001-01-01T00:00+01:00 is in year 0 in UTC
+        message = f"{field} is outside the dates that can be compared: years 1 to 9999 in UTC."
+        raise InvalidInput(message, fields={field: [message]}) from None
 
 
 def validate_filter(run_filter: TrainingRunFilter | None) -> TrainingRunFilter:
@@ -122,7 +128,8 @@ def validate_filter(run_filter: TrainingRunFilter | None) -> TrainingRunFilter:
             f"minAccuracy must be between 0 and 1, got {run_filter.min_accuracy}.",
             fields={"minAccuracy": ["Must be between 0 and 1."]},
         )
-    date_from, date_to = _as_utc(run_filter.run_date_from), _as_utc(run_filter.run_date_to)
+    date_from = _as_utc(run_filter.run_date_from, "runDateFrom")
+    date_to = _as_utc(run_filter.run_date_to, "runDateTo")
     if date_from is not None and date_to is not None and date_from > date_to:
         raise InvalidInput(
             "runDateFrom must not be after runDateTo.",
