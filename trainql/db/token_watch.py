@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from trainql.db import users as user_store
 from trainql.db.engine import Database
 from trainql.db.types import utcnow
+from trainql.errors import DatabaseUnavailable
 
 logger = logging.getLogger("trainql.auth")
 
@@ -92,6 +93,8 @@ class TokenWatch:
                 await asyncio.sleep(self._interval_s)
                 try:
                     await self.check()
+                except DatabaseUnavailable:
+                    continue  # engine.py logged it; the sockets stay until a check succeeds
                 except Exception:
                     # The database may come back; the sockets stay until a check succeeds.
                     logger.exception("Checking the tokens of open connections failed")
