@@ -17,7 +17,7 @@ from graphql import build_schema
 from typer.testing import CliRunner
 
 from tests.live import free_port, live_server, settings_env
-from tests.storage_support import make_read_only, small_tmpfs
+from tests.storage_support import FILLER, files_under, fill, small_tmpfs
 from trainql.cli import app
 from trainql.config import Settings
 from trainql.db import migrate
@@ -464,19 +464,26 @@ def test_users_revoke_tokens_revokes_every_token_of_the_user(
     assert [anyio.run(who, t) for t in (*kims, lees)] == ["Invalid token.", "Invalid token.", "lee"]
 
 
-def test_serve_on_a_read_only_data_root_says_so_in_one_line_and_exits_1(tmp_path: Path):
-    # given: a data root on read-only storage, without the default dataset yet
+def test_serve_on_a_full_data_root_says_so_in_one_line_and_exits_1(tmp_path: Path):
+    # given: a data root that is writable but has no room for the default dataset (a
+    # read-only one is refused earlier, by the check that the directories are writable)
     with small_tmpfs(tmp_path / "data", size_kb=1024) as data_root:
-        make_read_only(data_root)
+        fill(data_root, leave_kb=4)
         env = settings_env(
             database_url=f"sqlite:///{tmp_path / 'trainql.db'}", state_dir=tmp_path / "state"
         )
         env["TRAINQL_DATA_ROOT"] = str(data_root)
         # when
         done = _run(env, "serve", "--port", str(free_port()))
-    # then: one clear line, no traceback, status 1, before anything listens
-    assert _operator_error(done) == (
+        left = files_under(data_root)
+    # then: one clear last line (after the migration's log), no traceback, status 1, before
+    # anything listens; and no partial copy
+    output = done.stdout + done.stderr
+    assert done.returncode == 1, output
+    assert "Traceback" not in output
+    assert done.stderr.splitlines()[-1] == (
         "error: Could not keep the default dataset ml/data/future_skills_dataset.csv in the "
-        "data root (TRAINQL_DATA_ROOT): its storage is read-only. Nothing was kept; free space "
-        "(or make the storage writable) and try again."
+        "data root (TRAINQL_DATA_ROOT): there is no space left on its storage. Nothing was "
+        "kept; free space (or make the storage writable) and try again."
     )
+    assert left == [FILLER]
