@@ -1,0 +1,262 @@
+"""One change measured alone: the working tree against an earlier commit, in alternating rounds.
+
+    .venv/bin/python -m bench.bench_ab --base HEAD~1      # ~4 min
+        [--rounds 5] [--requests 100] [--load-seconds 10] [--threads 8] [--workers 4]
+        [--runs 20000] [--pg-server postgresql://postgres@127.0.0.1:5432/postgres]
+
+The `trainql` package of `--base` is exported (`git archive`) to a temporary directory and
+served from there (PYTHONPATH comes before the editable install); the working tree's is
+served as it is. Each side gets a database of its own on the server (`trainql_bench_ab_base`,
+`trainql_bench_ab_new`, migrated by its own code, created and dropped here), the same
+bench_runs.fill rows, and `ANALYZE`. Both servers run `trainql serve --workers N` at once
+(the idle one costs nothing); every round times both, in alternating order:
+
+- single requests, keep-alive and fresh connections (p50): the filtered page (status
+  COMPLETED, trainer1) and the first page on GraphQL and REST, a run by id on both;
+- `--threads` keep-alive clients for `--load-seconds` on the filtered page, each transport.
+
+Prints medians over rounds and new / base ratios (below 1 is faster for times, above 1 for
+requests/s); writes bench/results/ab-<stamp>.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tarfile
+import tempfile
+import time
+from contextlib import ExitStack
+from datetime import UTC, datetime
+from io import BytesIO
+from pathlib import Path
+from typing import Any
+
+import psycopg
+
+from bench.bench_mlflow_peer import (
+    GRAPHQL_FILTER,
+    GRAPHQL_PAGE,
+    GRAPHQL_RUN,
+    REST_FILTERED,
+    REST_PAGE,
+    analyze,
+)
+from bench.bench_runs import fill
+from bench.databases import admin_url, create_postgres, drop_postgres
+from bench.load import Client, Request, concurrent_load, json_request, percentile
+from tests.live import live_server, settings_env
+
+RESULTS = Path(__file__).with_name("results")
+ROOT = Path(__file__).resolve().parent.parent
+SIDES = ("base", "new")
+
+
+def export_package(rev: str, target: Path) -> str:
+    """The `trainql` package as of `rev`, unpacked under `target`; the commit's short hash."""
+    commit = subprocess.run(
+        ["git", "-C", str(ROOT), "rev-parse", "--short", rev],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    archive = subprocess.run(
+        ["git", "-C", str(ROOT), "archive", "--format=tar", commit, "trainql"],
+        capture_output=True,
+        check=True,
+    ).stdout
+    with tarfile.open(fileobj=BytesIO(archive)) as tar:
+        tar.extractall(target, filter="data")
+    return commit
+
+
+def requests_for(headers: dict[str, str], run_id: int) -> dict[str, Request]:
+    def graphql(query: str, variables: dict[str, Any]) -> Request:
+        def check(body: Any) -> None:
+            if body.get("errors"):
+                raise RuntimeError(f"GraphQL errors: {body['errors']}")
+
+        return json_request(
+            "POST", "/graphql", {"query": query, "variables": variables}, headers, check
+        )
+
+    return {
+        "graphql filtered page": graphql(GRAPHQL_PAGE, {"filter": GRAPHQL_FILTER}),
+        "rest filtered page": json_request("GET", REST_FILTERED, None, headers),
+        "graphql first page": graphql(GRAPHQL_PAGE, {}),
+        "rest first page": json_request("GET", REST_PAGE, None, headers),
+        "graphql run by id": graphql(GRAPHQL_RUN, {"id": str(run_id)}),
+        "rest run by id": json_request("GET", f"/api/training/runs/{run_id}/", None, headers),
+    }
+
+
+def prepare(
+    args: argparse.Namespace, state: Path, base_tree: Path, urls: dict[str, str]
+) -> tuple[dict[str, dict[str, str]], dict[str, dict[str, Request]]]:
+    """Each side's database migrated by its own code and filled; the servers' environments
+    and each side's requests."""
+    envs, tokens = {}, {}
+    for side in SIDES:
+        extra = {"TRAINQL_LOG_LEVEL": "INFO"}
+        if side == "base":
+            extra["PYTHONPATH"] = str(base_tree)
+        (state / side).mkdir(exist_ok=True)
+        envs[side] = settings_env(database_url=urls[side], state_dir=state / side, extra=extra)
+        subprocess.run(
+            [sys.executable, "-m", "trainql", "migrate"],
+            env=envs[side],
+            check=True,
+            capture_output=True,
+        )
+        tokens[side] = asyncio.run(fill(urls[side], args.runs))
+        analyze(urls[side])
+    with psycopg.connect(admin_url(urls["new"])) as conn:
+        found = conn.execute(
+            "SELECT id FROM training_runs WHERE model_version = 'bench-1'"
+        ).fetchone()
+    assert found is not None
+    requests = {
+        side: requests_for({"Authorization": f"Token {tokens[side]}"}, int(found[0]))
+        for side in SIDES
+    }
+    return envs, requests
+
+
+def check_same_bytes(bases: dict[str, str], requests: dict[str, dict[str, Request]]) -> None:
+    """Both sides answer every request with the same status and bytes (REST's absolute
+    `next` links aside, which name each server's own port)."""
+    for name in requests["new"]:
+        answers = {}
+        for side in SIDES:
+            status, body = Client(bases[side], fresh=True).send(requests[side][name])
+            answers[side] = (status, body.replace(bases[side].encode(), b"<server>"))
+        if answers["base"] != answers["new"]:
+            base, new = answers["base"][1], answers["new"][1]
+            pairs = enumerate(zip(base, new, strict=False))
+            at = next((i for i, (a, b) in pairs if a != b), min(len(base), len(new)))
+            raise AssertionError(
+                f"{name}: base and new answer differently at byte {at}: "
+                f"{base[max(0, at - 80) : at + 80]!r} / {new[max(0, at - 80) : at + 80]!r}"
+            )
+
+
+def measure_rounds(
+    args: argparse.Namespace, bases: dict[str, str], requests: dict[str, dict[str, Request]]
+) -> dict[str, dict[str, list[float]]]:
+    results: dict[str, dict[str, list[float]]] = {side: {} for side in SIDES}
+
+    def record(side: str, key: str, value: float) -> None:
+        results[side].setdefault(key, []).append(value)
+
+    for side in SIDES:
+        for request in requests[side].values():
+            client = Client(bases[side], fresh=True)
+            for _ in range(args.warmup):
+                client.timed(request)
+    for round_index in range(args.rounds):
+        order = SIDES if round_index % 2 == 0 else SIDES[::-1]
+        print(f"round {round_index + 1}/{args.rounds} ({', '.join(order)})", flush=True)
+        for connection in ("keep-alive", "fresh"):
+            for name in requests["new"]:
+                for side in order:
+                    client = Client(bases[side], fresh=connection == "fresh")
+                    samples = [
+                        client.timed(requests[side][name]) * 1000 for _ in range(args.requests)
+                    ]
+                    client.close()
+                    record(side, f"{name}, {connection}, p50 ms", statistics.median(samples))
+                    record(side, f"{name}, {connection}, p99 ms", percentile(samples, 0.99))
+        for name in ("graphql filtered page", "rest filtered page"):
+            for side in order:
+                load = concurrent_load(
+                    bases[side],
+                    requests[side][name],
+                    threads=args.threads,
+                    seconds=args.load_seconds,
+                    fresh=False,
+                )
+                print(
+                    f"  {name:<22} {side:<5} {load.requests_per_s:>7.1f} req/s "
+                    f"p99 {load.p99_ms:>6.1f} ms",
+                    flush=True,
+                )
+                record(side, f"{name}, {args.threads} clients, req/s", load.requests_per_s)
+                record(side, f"{name}, {args.threads} clients, p99 ms", load.p99_ms)
+    return results
+
+
+def main(args: argparse.Namespace) -> None:
+    state = Path(tempfile.mkdtemp(prefix="trainql-ab-"))
+    base_tree = state / "base"
+    commit = export_package(args.base, base_tree)
+    load_before = os.getloadavg()
+    started = time.perf_counter()
+    urls = {side: create_postgres(args.pg_server, f"trainql_bench_ab_{side}") for side in SIDES}
+    try:
+        envs, requests = prepare(args, state, base_tree, urls)
+        with ExitStack() as stack:
+            bases = {
+                side: stack.enter_context(
+                    live_server(
+                        envs[side],
+                        log_path=state / side / "serve.log",
+                        args=("--workers", str(args.workers)),
+                    )
+                ).base_url
+                for side in SIDES
+            }
+            check_same_bytes(bases, requests)
+            results = measure_rounds(args, bases, requests)
+    finally:
+        for side in SIDES:
+            drop_postgres(args.pg_server, f"trainql_bench_ab_{side}")
+    print(f"\nnew (working tree) against base ({commit}); medians of {args.rounds} rounds")
+    print(f"{'measure':<52}{'base':>10}{'new':>10}{'new/base':>10}")
+    summary = []
+    for key in results["new"]:
+        base = statistics.median(results["base"][key])
+        new = statistics.median(results["new"][key])
+        summary.append({"measure": key, "base": base, "new": new, "ratio": new / base})
+        print(f"{key:<52}{base:>10.2f}{new:>10.2f}{new / base:>10.2f}")
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    RESULTS.mkdir(exist_ok=True)
+    out = RESULTS / f"ab-{stamp}.json"
+    meta = {
+        "when": stamp,
+        "base": commit,
+        "seconds": round(time.perf_counter() - started, 1),
+        "load_average_before": load_before,
+        "load_average_after": os.getloadavg(),
+        **{k: v for k, v in vars(args).items() if k != "pg_server"},
+    }
+    out.write_text(
+        json.dumps({"meta": meta, "summary": summary, "rounds": results}, indent=2) + "\n"
+    )
+    print(f"\nload average before {load_before}, after {os.getloadavg()}; wrote {out}")
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n")[0])
+    parser.add_argument("--base", default="HEAD~1", help="the commit to compare with")
+    parser.add_argument("--runs", type=int, default=20_000)
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--requests", type=int, default=100, help="timed requests per row")
+    parser.add_argument("--warmup", type=int, default=20)
+    parser.add_argument("--load-seconds", type=float, default=10.0)
+    parser.add_argument("--threads", type=int, default=8)
+    parser.add_argument("--workers", type=int, default=4)
+    parser.add_argument(
+        "--pg-server",
+        default="postgresql://postgres@127.0.0.1:5432/postgres",
+        help="PostgreSQL server; the bench creates and drops trainql_bench_ab_base and _new",
+    )
+    return parser.parse_args(argv)
+
+
+if __name__ == "__main__":
+    main(parse_args())

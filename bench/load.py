@@ -1,0 +1,166 @@
+"""Plain HTTP clients for the live-server benches: one request at a time, or N threads.
+
+The standard library's http.client rather than httpx: on this 2-core machine the client
+shares the CPU with the servers it measures, and http.client costs a fraction of httpx per
+request, so more of the machine goes to the servers. Both servers under comparison get the
+same client.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import statistics
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+
+@dataclass(frozen=True)
+class Request:
+    """One HTTP request to send over and over; `check` validates a decoded answer."""
+
+    method: str
+    path: str
+    body: bytes | None = None
+    headers: tuple[tuple[str, str], ...] = ()
+    check: Callable[[Any], None] | None = None
+
+
+def json_request(
+    method: str,
+    path: str,
+    payload: Any = None,
+    headers: dict[str, str] | None = None,
+    check: Callable[[Any], None] | None = None,
+) -> Request:
+    all_headers = dict(headers or {})
+    body = None
+    if payload is not None:
+        body = json.dumps(payload).encode()
+        all_headers["Content-Type"] = "application/json"
+    return Request(method, path, body, tuple(all_headers.items()), check)
+
+
+class Client:
+    """Requests to one server, keep-alive (one connection reused) or fresh (a new TCP
+    connection per request, whose connect is timed)."""
+
+    def __init__(self, base_url: str, *, fresh: bool, timeout: float = 30.0) -> None:
+        parts = urlsplit(base_url)
+        self.host = parts.hostname or "127.0.0.1"
+        self.port = parts.port or 80
+        self.fresh = fresh
+        self.timeout = timeout
+        self._conn: http.client.HTTPConnection | None = None
+
+    def _connection(self) -> http.client.HTTPConnection:
+        if self._conn is None:
+            self._conn = http.client.HTTPConnection(self.host, self.port, timeout=self.timeout)
+        return self._conn
+
+    def send(self, request: Request) -> tuple[int, bytes]:
+        """Status and body of one request (reconnecting once if a kept connection closed)."""
+        for attempt in (1, 2):
+            conn = self._connection()
+            try:
+                conn.request(request.method, request.path, request.body, dict(request.headers))
+                response = conn.getresponse()
+                body = response.read()
+            except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
+                self.close()
+                if attempt == 2 or self.fresh:
+                    raise
+                continue
+            if self.fresh or response.will_close:
+                self.close()
+            return response.status, body
+        raise AssertionError("unreachable")
+
+    def json(self, request: Request) -> Any:
+        """The decoded answer of a request that must answer 200 (and pass its check)."""
+        status, body = self.send(request)
+        if status != 200:
+            raise RuntimeError(f"{request.method} {request.path}: HTTP {status}: {body[:300]!r}")
+        decoded = json.loads(body)
+        if request.check is not None:
+            request.check(decoded)
+        return decoded
+
+    def timed(self, request: Request) -> float:
+        """Seconds one request takes (status must be 200)."""
+        started = time.perf_counter()
+        status, body = self.send(request)
+        elapsed = time.perf_counter() - started
+        if status != 200:
+            raise RuntimeError(f"{request.method} {request.path}: HTTP {status}: {body[:300]!r}")
+        return elapsed
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+@dataclass(frozen=True)
+class LoadResult:
+    threads: int
+    seconds: float
+    requests: int
+    errors: int
+    requests_per_s: float
+    p50_ms: float
+    p99_ms: float
+
+
+def concurrent_load(
+    base_url: str, request: Request, *, threads: int, seconds: float, fresh: bool
+) -> LoadResult:
+    """`threads` clients sending `request` back to back for `seconds`: throughput and
+    latency percentiles. Every answer must be 200; the first of the others is raised."""
+    latencies: list[list[float]] = [[] for _ in range(threads)]
+    errors: list[BaseException] = []
+    start = threading.Barrier(threads + 1)
+    deadline = 0.0
+
+    def work(index: int) -> None:
+        client = Client(base_url, fresh=fresh)
+        mine = latencies[index]
+        try:
+            start.wait()
+            while time.perf_counter() < deadline:
+                mine.append(client.timed(request))
+        except BaseException as exc:  # reported by the caller
+            errors.append(exc)
+        finally:
+            client.close()
+
+    workers = [threading.Thread(target=work, args=(i,), daemon=True) for i in range(threads)]
+    for worker in workers:
+        worker.start()
+    began = time.perf_counter()
+    deadline = began + seconds
+    start.wait()
+    for worker in workers:
+        worker.join(seconds + 60)
+    elapsed = time.perf_counter() - began
+    if errors:
+        raise RuntimeError(f"{len(errors)} client thread(s) failed") from errors[0]
+    flat = [s * 1000 for per_thread in latencies for s in per_thread]
+    return LoadResult(
+        threads=threads,
+        seconds=round(elapsed, 2),
+        requests=len(flat),
+        errors=len(errors),
+        requests_per_s=round(len(flat) / elapsed, 1),
+        p50_ms=round(statistics.median(flat), 2),
+        p99_ms=round(percentile(flat, 0.99), 2),
+    )
