@@ -1,23 +1,29 @@
-"""Token authentication: the lifetime is counted from issue, and last_used_at is written at
-most once a minute per token, whichever worker serves the requests."""
+"""Token authentication: the lifetime is counted from issue, last_used_at is written at most
+once a minute per token, whichever worker serves the requests, and a found token is kept in
+memory for less than a second per process (what that saves, and how soon revocation wins)."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
-from sqlalchemy import event, update
+import pytest
+from sqlalchemy import delete, event, update
 from sqlmodel import col, select
 
 from tests.auth_support import serving
-from tests.factories import Factory
+from tests.factories import Factory, graphql
 from trainql.config import Settings
 from trainql.db import users as user_store
-from trainql.db.models import ApiTokenRow
+from trainql.db.models import ApiTokenRow, UserRow
 from trainql.db.types import utcnow
+from trainql.domain import ApiToken, Role, User
+from trainql.errors import AuthenticationError
+from trainql.resolvers.auth import TOKEN_CACHE_TTL_S, TokenCache, authenticate
 from trainql.security import token_digest
 from trainql.services import Services
 
@@ -75,8 +81,10 @@ async def test_last_used_at_is_written_at_most_once_a_minute(
     first = await last_used_at(services, account.token)
     assert first is not None
     assert first >= before
-    # when: the last write is more than a minute old
+    # when: the last write is more than a minute old (and this process's cached copy of
+    # the token, which does not know it, has expired)
     await set_last_used_at(services, account.token, utcnow() - timedelta(seconds=61))
+    await asyncio.sleep(TOKEN_CACHE_TTL_S)
     with token_writes(services) as writes:
         for _ in range(3):
             await client.get("/api/training/runs/", headers=account.headers)
@@ -140,3 +148,161 @@ async def test_a_token_just_inside_its_lifetime_works(settings: Settings):
         client = await served.client()
         response = await client.get("/api/training/runs/", headers=account.headers)
     assert response.status_code == 200
+
+
+# The per-process token cache ------------------------------------------------------------
+
+ME_QUERY = "{ me { username } }"
+ALICE = ApiToken(
+    id=1,
+    user=User(id=1, username="alice", roles=frozenset({Role.MANAGER})),
+    created_at=datetime(2026, 1, 1, tzinfo=UTC),
+    last_used_at=None,
+)
+BOB = ApiToken(
+    id=2,
+    user=User(id=2, username="bob", roles=frozenset()),
+    created_at=datetime(2026, 1, 1, tzinfo=UTC),
+    last_used_at=None,
+)
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@contextmanager
+def counted_statements(services: Services) -> Iterator[list[str]]:
+    statements: list[str] = []
+
+    def record(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        statements.append(statement)
+
+    engine = services.db.engine.sync_engine
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        yield statements
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+
+
+def test_token_cache_answers_until_its_ttl_from_the_lookup_start():
+    # given a lookup that started at 100.0 and finished later
+    clock = Clock()
+    cache = TokenCache(ttl=1.0, clock=clock)
+    started = cache.started()
+    clock.now = 100.4
+    cache.put("d1", ALICE, looked_up_at=started)
+    # when / then: kept until one second after the lookup started, not after it ended
+    clock.now = 100.99
+    assert cache.get("d1") == ALICE
+    clock.now = 101.0
+    assert cache.get("d1") is None
+    assert cache.get("unknown") is None
+
+
+def test_full_token_cache_drops_expired_entries_then_the_oldest():
+    # given a cache of two, one entry expired
+    clock = Clock()
+    cache = TokenCache(ttl=1.0, capacity=2, clock=clock)
+    cache.put("old", ALICE, looked_up_at=clock.now - 5)
+    cache.put("fresh", BOB, looked_up_at=clock.now)
+    # when a third comes, the expired one goes
+    cache.put("third", ALICE, looked_up_at=clock.now)
+    # then
+    assert (cache.get("old"), cache.get("fresh"), cache.get("third")) == (None, BOB, ALICE)
+    # when a fourth comes and none has expired, the oldest goes
+    cache.put("fourth", BOB, looked_up_at=clock.now)
+    assert (cache.get("fresh"), cache.get("third"), cache.get("fourth")) == (None, ALICE, BOB)
+
+
+def test_a_token_revoked_here_is_forgotten_at_once():
+    cache = TokenCache(ttl=60)
+    cache.put("d1", ALICE, looked_up_at=cache.started())
+    cache.put("d2", BOB, looked_up_at=cache.started())
+    cache.forget_token(ALICE.id)
+    assert (cache.get("d1"), cache.get("d2")) == (None, BOB)
+
+
+def test_a_touched_token_keeps_its_new_last_use_in_the_cache():
+    cache = TokenCache(ttl=60)
+    cache.put("d1", ALICE, looked_up_at=cache.started())
+    at = datetime(2026, 2, 1, tzinfo=UTC)
+    cache.touched("d1", at)
+    cached = cache.get("d1")
+    assert cached is not None and cached.last_used_at == at and cached.id == ALICE.id
+
+
+async def test_known_token_is_read_from_the_database_once_per_ttl(
+    services: Services, factory: Factory
+):
+    # given a token checked once
+    account = await factory.manager("mo")
+    header = f"Token {account.token}"
+    first = await authenticate(services, header)
+    # when it is checked again at once
+    with counted_statements(services) as statements:
+        again = await authenticate(services, header)
+    # then the same user and token, and no statement ran
+    assert first is not None and again == first
+    assert first.user == account.user
+    assert statements == []
+
+
+async def test_unknown_token_is_looked_up_every_time(services: Services, factory: Factory):
+    # given
+    await factory.manager("mo")
+    # when a wrong token is sent twice
+    for _ in range(2):
+        with (
+            counted_statements(services) as statements,
+            pytest.raises(AuthenticationError, match=r"^Invalid token\.$"),
+        ):
+            await authenticate(services, "Token " + "0" * 40)
+        # then each time reads the database
+        assert len(statements) == 1
+
+
+async def test_revoked_token_is_refused_within_the_ttl(
+    client: httpx.AsyncClient, services: Services, factory: Factory
+):
+    # given a token in use (so cached)
+    account = await factory.manager("mo")
+    body = await graphql(client, ME_QUERY, headers=account.headers)
+    assert body["data"]["me"] == {"username": "mo"}
+    # when its row is deleted by another process's hand (straight SQL, no cache told)
+    async with services.db.session() as session:
+        await session.exec(
+            delete(ApiTokenRow).where(col(ApiTokenRow.digest) == token_digest(account.token))
+        )
+    await asyncio.sleep(TOKEN_CACHE_TTL_S)
+    # then both transports refuse it
+    body = await graphql(client, ME_QUERY, headers=account.headers)
+    assert body["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
+    assert body["errors"][0]["message"] == "Invalid token."
+    response = await client.get("/api/training/runs/", headers=account.headers)
+    assert response.status_code == 401
+    assert response.json() == {"detail": "Invalid token."}
+
+
+async def test_deactivated_user_is_refused_within_the_ttl(
+    client: httpx.AsyncClient, services: Services, factory: Factory
+):
+    # given a token in use
+    account = await factory.manager("mo")
+    response = await client.get("/api/training/runs/", headers=account.headers)
+    assert response.status_code == 200
+    # when its user is deactivated
+    async with services.db.session() as session:
+        await session.exec(
+            update(UserRow).where(col(UserRow.id) == account.user.id).values(is_active=False)
+        )
+    await asyncio.sleep(TOKEN_CACHE_TTL_S)
+    # then
+    response = await client.get("/api/training/runs/", headers=account.headers)
+    assert response.status_code == 401
+    assert response.json() == {"detail": "Invalid token."}

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 import json
 import logging
+import time
+import weakref
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import anyio.to_thread
 
@@ -27,6 +31,12 @@ logger = logging.getLogger("trainql.auth")
 # into a write, so it is refreshed at most this often.
 TOKEN_TOUCH_INTERVAL = timedelta(minutes=1)
 AUTH_SCHEMES = ("token", "bearer")
+# How long a process answers a token from memory. A revoked token (or a deactivated user)
+# is refused by every worker within this time, whatever wrote the change: no entry lives
+# longer, and an entry's time starts before the lookup that filled it. Half a second keeps
+# the README's one-second guarantee with room for the request itself.
+TOKEN_CACHE_TTL_S = 0.5
+TOKEN_CACHE_SIZE = 10_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,17 +165,91 @@ def parse_authorization(header: str) -> str:
     return parts[1]
 
 
+class TokenCache:
+    """Tokens found in the last `ttl` seconds, by digest, with their users.
+
+    Only tokens that were found are kept (an unknown token is looked up every time), and at
+    most `capacity` of them: when full, expired entries go first, then the oldest.
+    """
+
+    def __init__(
+        self,
+        ttl: float = TOKEN_CACHE_TTL_S,
+        capacity: int = TOKEN_CACHE_SIZE,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.ttl = ttl
+        self.capacity = capacity
+        self.clock = clock
+        self._entries: dict[str, tuple[float, ApiToken]] = {}
+
+    def started(self) -> float:
+        """The time a lookup starts at: pass it to `put` with what the lookup found."""
+        return self.clock()
+
+    def get(self, digest: str) -> ApiToken | None:
+        entry = self._entries.get(digest)
+        if entry is None:
+            return None
+        if self.clock() - entry[0] >= self.ttl:
+            del self._entries[digest]
+            return None
+        return entry[1]
+
+    def put(self, digest: str, token: ApiToken, *, looked_up_at: float) -> None:
+        if len(self._entries) >= self.capacity and digest not in self._entries:
+            now = self.clock()
+            for key in [k for k, (at, _) in self._entries.items() if now - at >= self.ttl]:
+                del self._entries[key]
+            if len(self._entries) >= self.capacity:
+                del self._entries[next(iter(self._entries))]
+        self._entries[digest] = (looked_up_at, token)
+
+    def touched(self, digest: str, at: datetime) -> None:
+        """The token's last_used_at was just written: keep the entry's copy in step, so the
+        requests it still answers do not write it again."""
+        entry = self._entries.get(digest)
+        if entry is not None:
+            looked_up_at, token = entry
+            self._entries[digest] = (looked_up_at, dataclasses.replace(token, last_used_at=at))
+
+    def forget_token(self, token_id: int) -> None:
+        """Drop a token now (this process revoked it; the others follow within `ttl`)."""
+        for digest in [d for d, (_, token) in self._entries.items() if token.id == token_id]:
+            del self._entries[digest]
+
+
+# One cache per database (an app has one; tests make many), gone with it.
+_token_caches: weakref.WeakKeyDictionary[Database, TokenCache] = weakref.WeakKeyDictionary()
+
+
+def token_cache(db: Database) -> TokenCache:
+    """This process's token cache for `db`."""
+    cache = _token_caches.get(db)
+    if cache is None:
+        cache = _token_caches[db] = TokenCache()
+    return cache
+
+
 async def find_token(db: Database, digest: str) -> ApiToken | None:
     """The token with this digest and its active user, or None: the one token lookup of the
     request path.
 
-    It reads the token's row on every call, so a revocation (or a user deactivated) is seen
-    by the very next request on every worker and instance. A per-process cache, if one is
-    added for speed, belongs here and must keep each entry for less than one second: that
-    is the revocation guarantee the README gives.
+    A token found in the last TOKEN_CACHE_TTL_S seconds (half a second) is answered from
+    this process's memory, so a revocation (or a user deactivated) is seen within that time
+    by every worker and instance, and at once by the process that revoked it. Unknown
+    tokens are read every time.
     """
+    cache = token_cache(db)
+    cached = cache.get(digest)
+    if cached is not None:
+        return cached
+    looked_up_at = cache.started()
     async with db.read() as conn:
-        return await user_store.get_token_by_digest(conn, digest=digest)
+        found = await user_store.get_token_by_digest(conn, digest=digest)
+    if found is not None:
+        cache.put(digest, found, looked_up_at=looked_up_at)
+    return found
 
 
 async def authenticate(services: Services, authorization: str | None) -> Credentials | None:
@@ -197,18 +281,21 @@ async def authenticate(services: Services, authorization: str | None) -> Credent
             await user_store.touch_token(
                 session, token_id=found.id, at=now, unless_since=now - TOKEN_TOUCH_INTERVAL
             )
+        token_cache(services.db).touched(digest, now)
     return Credentials(user=found.user, token_id=found.id)
 
 
 async def revoke_token(*, ctx: Context) -> bool:
-    """Revoke the token the caller authenticated with: from the next request on, on every
-    worker, it is an unknown token. UNAUTHENTICATED for an anonymous caller. False when
+    """Revoke the token the caller authenticated with: from the next request on it is an
+    unknown token, in this process at once and on every other worker and instance within
+    TOKEN_CACHE_TTL_S (half a second). UNAUTHENTICATED for an anonymous caller. False when
     the token was already gone (revoked by a concurrent request)."""
     user = require(ctx, IS_AUTHENTICATED)
     if ctx.token_id is None:
         raise AuthenticationError("This request carries no token to revoke.")
     async with ctx.db.session() as session:
         revoked = await user_store.delete_tokens(session, token_id=ctx.token_id)
+    token_cache(ctx.db).forget_token(ctx.token_id)
     logger.info(
         "token revoked user=%s token_id=%d",
         json.dumps(user.username),

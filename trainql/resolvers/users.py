@@ -109,8 +109,8 @@ async def get_user(*, db: Database, username: str) -> User:
 
 
 async def revoke_tokens(*, db: Database, username: str) -> int:
-    """Revoke every token of the user named `username` (they stop working at once, on every
-    worker); how many there were. NotFound when there is no such user."""
+    """Revoke every token of the user named `username` (every worker refuses them within
+    TOKEN_CACHE_TTL_S, half a second); how many there were. NotFound when there is no such user."""
     async with db.session() as session:
         found = await user_store.get_user_with_hash(session, username=username)
         if found is None:
