@@ -15,7 +15,10 @@ bench_runs.fill rows, and `ANALYZE`. Both servers run `trainql serve --workers N
   COMPLETED, trainer1) and the first page on GraphQL and REST, a run by id on both;
 - `--threads` keep-alive clients for `--load-seconds` on the filtered page, each transport.
 
-Prints medians over rounds and new / base ratios (below 1 is faster for times, above 1 for
+Besides the client's timings, each series reads the server's CPU time (every process of it,
+from /proc) before and after: CPU ms per request is what a change saves, and it moves far
+less with other load on the machine than wall-clock times do. (PostgreSQL's own CPU is not
+in it.) Prints medians over rounds and new / base ratios (below 1 is faster for times, above 1 for
 requests/s); writes bench/results/ab-<stamp>.json.
 """
 
@@ -49,7 +52,14 @@ from bench.bench_mlflow_peer import (
 )
 from bench.bench_runs import fill
 from bench.databases import admin_url, create_postgres, drop_postgres
-from bench.load import Client, Request, concurrent_load, json_request, percentile
+from bench.load import (
+    Client,
+    Request,
+    concurrent_load,
+    json_request,
+    percentile,
+    tree_cpu_seconds,
+)
 from tests.live import live_server, settings_env
 
 RESULTS = Path(__file__).with_name("results")
@@ -146,7 +156,10 @@ def check_same_bytes(bases: dict[str, str], requests: dict[str, dict[str, Reques
 
 
 def measure_rounds(
-    args: argparse.Namespace, bases: dict[str, str], requests: dict[str, dict[str, Request]]
+    args: argparse.Namespace,
+    bases: dict[str, str],
+    pids: dict[str, int],
+    requests: dict[str, dict[str, Request]],
 ) -> dict[str, dict[str, list[float]]]:
     results: dict[str, dict[str, list[float]]] = {side: {} for side in SIDES}
 
@@ -165,14 +178,18 @@ def measure_rounds(
             for name in requests["new"]:
                 for side in order:
                     client = Client(bases[side], fresh=connection == "fresh")
+                    cpu = tree_cpu_seconds(pids[side])
                     samples = [
                         client.timed(requests[side][name]) * 1000 for _ in range(args.requests)
                     ]
+                    cpu = tree_cpu_seconds(pids[side]) - cpu
                     client.close()
                     record(side, f"{name}, {connection}, p50 ms", statistics.median(samples))
                     record(side, f"{name}, {connection}, p99 ms", percentile(samples, 0.99))
+                    record(side, f"{name}, {connection}, CPU ms", cpu * 1000 / args.requests)
         for name in ("graphql filtered page", "rest filtered page"):
             for side in order:
+                cpu = tree_cpu_seconds(pids[side])
                 load = concurrent_load(
                     bases[side],
                     requests[side][name],
@@ -180,11 +197,13 @@ def measure_rounds(
                     seconds=args.load_seconds,
                     fresh=False,
                 )
+                cpu_ms = (tree_cpu_seconds(pids[side]) - cpu) * 1000 / load.requests
                 print(
                     f"  {name:<22} {side:<5} {load.requests_per_s:>7.1f} req/s "
-                    f"p99 {load.p99_ms:>6.1f} ms",
+                    f"p99 {load.p99_ms:>6.1f} ms, server CPU {cpu_ms:.2f} ms/request",
                     flush=True,
                 )
+                record(side, f"{name}, {args.threads} clients, CPU ms", cpu_ms)
                 record(side, f"{name}, {args.threads} clients, req/s", load.requests_per_s)
                 record(side, f"{name}, {args.threads} clients, p99 ms", load.p99_ms)
     return results
@@ -200,18 +219,20 @@ def main(args: argparse.Namespace) -> None:
     try:
         envs, requests = prepare(args, state, base_tree, urls)
         with ExitStack() as stack:
-            bases = {
+            servers = {
                 side: stack.enter_context(
                     live_server(
                         envs[side],
                         log_path=state / side / "serve.log",
                         args=("--workers", str(args.workers)),
                     )
-                ).base_url
+                )
                 for side in SIDES
             }
+            bases = {side: server.base_url for side, server in servers.items()}
+            pids = {side: server.process.pid for side, server in servers.items()}
             check_same_bytes(bases, requests)
-            results = measure_rounds(args, bases, requests)
+            results = measure_rounds(args, bases, pids, requests)
     finally:
         for side in SIDES:
             drop_postgres(args.pg_server, f"trainql_bench_ab_{side}")
