@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, delete, func, or_, update
+from sqlalchemy import Row, bindparam, delete, func, or_, update
 from sqlalchemy import select as sa_select
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlmodel import col, select
@@ -13,6 +13,8 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from trainql.db.models import ApiTokenRow, UserRow
 from trainql.domain import ApiToken, Role, User
+
+_USER_FIELDS = ("id", "username", "roles", "is_active")
 
 
 def user_to_domain(row: UserRow) -> User:
@@ -24,23 +26,28 @@ def user_to_domain(row: UserRow) -> User:
 def user_columns(prefix: str) -> list[Any]:
     """The columns a `User` is made of, labelled `<prefix><name>`: for reading a user in the
     same row as another table's columns (see `user_from_columns`)."""
-    return [
-        getattr(UserRow, name).label(prefix + name)
-        for name in ("id", "username", "roles", "is_active")
-    ]
+    return [getattr(UserRow, name).label(prefix + name) for name in _USER_FIELDS]
+
+
+_ROLES = {role.value: role for role in Role}
 
 
 def user_from_columns(row: Any, prefix: str) -> User | None:
     """The user in the `user_columns(prefix)` of `row` (a UserRow itself, with prefix "");
     None when they are NULL (an outer join that found no user)."""
-    user_id = getattr(row, prefix + "id")
+    if isinstance(row, Row):
+        columns = row._mapping
+        values = [columns[prefix + name] for name in _USER_FIELDS]
+    else:
+        values = [getattr(row, prefix + name) for name in _USER_FIELDS]
+    user_id, username, roles, is_active = values
     if user_id is None:
         return None
     return User(
         id=user_id,
-        username=getattr(row, prefix + "username"),
-        roles=frozenset(Role(r) for r in getattr(row, prefix + "roles")),
-        is_active=getattr(row, prefix + "is_active"),
+        username=username,
+        roles=frozenset(_ROLES[r] for r in roles),
+        is_active=is_active,
     )
 
 
