@@ -1,14 +1,15 @@
-"""One change measured alone: the working tree against an earlier commit, in alternating rounds.
+"""One change measured alone: a tree against an earlier commit, in alternating rounds.
 
     .venv/bin/python -m bench.bench_ab --base HEAD~1      # ~4 min
         [--rounds 5] [--requests 100] [--load-seconds 10] [--threads 8] [--workers 4]
         [--runs 20000] [--pg-server postgresql://postgres@127.0.0.1:5432/postgres]
 
-The `trainql` package of `--base` is exported (`git archive`) to a temporary directory and
-served from there (PYTHONPATH comes before the editable install); the working tree's is
-served as it is. Each side gets a database of its own on the server (`trainql_bench_ab_base`,
-`trainql_bench_ab_new`, migrated by its own code, created and dropped here), the same
-bench_runs.fill rows, and `ANALYZE`. Both servers run `trainql serve --workers N` at once
+The `trainql` package of `--base` (and of `--new`, when given) is exported (`git archive`)
+to a temporary directory and served from there (PYTHONPATH comes before the editable
+install); without `--new` the working tree's is served as it is. Each side gets a database
+of its own on the server (`trainql_bench_ab_base`, `trainql_bench_ab_new`, migrated by its
+own code, created and dropped here), the same bench_runs.fill rows, and `ANALYZE`. Both
+servers run `trainql serve --workers N` at once
 (the idle one costs nothing); every round times both, in alternating order:
 
 - single requests, keep-alive and fresh connections (p50): the filtered page (status
@@ -106,15 +107,16 @@ def requests_for(headers: dict[str, str], run_id: int) -> dict[str, Request]:
 
 
 def prepare(
-    args: argparse.Namespace, state: Path, base_tree: Path, urls: dict[str, str]
+    args: argparse.Namespace, state: Path, trees: dict[str, Path | None], urls: dict[str, str]
 ) -> tuple[dict[str, dict[str, str]], dict[str, dict[str, Request]]]:
     """Each side's database migrated by its own code and filled; the servers' environments
     and each side's requests."""
     envs, tokens = {}, {}
     for side in SIDES:
         extra = {"TRAINQL_LOG_LEVEL": "INFO"}
-        if side == "base":
-            extra["PYTHONPATH"] = str(base_tree)
+        tree = trees[side]
+        if tree is not None:
+            extra["PYTHONPATH"] = str(tree)
         (state / side).mkdir(exist_ok=True)
         envs[side] = settings_env(database_url=urls[side], state_dir=state / side, extra=extra)
         subprocess.run(
@@ -211,13 +213,16 @@ def measure_rounds(
 
 def main(args: argparse.Namespace) -> None:
     state = Path(tempfile.mkdtemp(prefix="trainql-ab-"))
-    base_tree = state / "base"
-    commit = export_package(args.base, base_tree)
+    trees: dict[str, Path | None] = {"base": state / "base-tree", "new": None}
+    commits = {"base": export_package(args.base, state / "base-tree"), "new": "working tree"}
+    if args.new is not None:
+        trees["new"] = state / "new-tree"
+        commits["new"] = export_package(args.new, state / "new-tree")
     load_before = os.getloadavg()
     started = time.perf_counter()
     urls = {side: create_postgres(args.pg_server, f"trainql_bench_ab_{side}") for side in SIDES}
     try:
-        envs, requests = prepare(args, state, base_tree, urls)
+        envs, requests = prepare(args, state, trees, urls)
         with ExitStack() as stack:
             servers = {
                 side: stack.enter_context(
@@ -236,7 +241,7 @@ def main(args: argparse.Namespace) -> None:
     finally:
         for side in SIDES:
             drop_postgres(args.pg_server, f"trainql_bench_ab_{side}")
-    print(f"\nnew (working tree) against base ({commit}); medians of {args.rounds} rounds")
+    print(f"\nnew ({commits['new']}) against base ({commits['base']}), {args.rounds} rounds")
     print(f"{'measure':<52}{'base':>10}{'new':>10}{'new/base':>10}")
     summary = []
     for key in results["new"]:
@@ -249,7 +254,8 @@ def main(args: argparse.Namespace) -> None:
     out = RESULTS / f"ab-{stamp}.json"
     meta = {
         "when": stamp,
-        "base": commit,
+        "base": commits["base"],
+        "new": commits["new"],
         "seconds": round(time.perf_counter() - started, 1),
         "load_average_before": load_before,
         "load_average_after": os.getloadavg(),
@@ -264,6 +270,7 @@ def main(args: argparse.Namespace) -> None:
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n")[0])
     parser.add_argument("--base", default="HEAD~1", help="the commit to compare with")
+    parser.add_argument("--new", default=None, help="a commit to measure (default: the tree)")
     parser.add_argument("--runs", type=int, default=20_000)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--requests", type=int, default=100, help="timed requests per row")
