@@ -1,18 +1,36 @@
-"""The list queries use the indexes: no sort of the whole table, on either database."""
+"""The list queries use the indexes (no sort of the whole table, on either database), and the
+counts the database keeps equal COUNT(*) whatever writes them."""
 
 from __future__ import annotations
 
+import asyncio
+import itertools
+import random
+from datetime import UTC, datetime
 from typing import Any
 
+import httpx
 import pytest
-from sqlalchemy import event, text
+from sqlalchemy import delete, event, func, select, text
+from sqlmodel import col
 
 from tests.factories import Factory
-from trainql.domain import OrderDirection, TrainingRunOrder, TrainingRunOrderField
+from trainql.db import training_runs as run_store
+from trainql.db.models import TrainingRunRow, UserRow
+from trainql.domain import (
+    ClassMetrics,
+    OrderDirection,
+    RunOutcome,
+    TrainingRunFilter,
+    TrainingRunOrder,
+    TrainingRunOrderField,
+    TrainingRunStatus,
+)
 from trainql.resolvers.context import Context
 from trainql.resolvers.pagination import PageRequest
 from trainql.resolvers.training_runs import list_training_runs
 from trainql.services import Services
+from trainql.training_request import Hyperparameters
 
 ROWS = 5000
 
@@ -122,3 +140,191 @@ async def test_metric_orders_seek_their_index(
         assert index in plan, plan
         assert "Sort" not in plan and "TEMP B-TREE" not in plan, plan
         assert "SCAN training_runs" not in plan, plan  # SQLite: a SEARCH (a seek), not a scan
+
+
+# Kept counts (migration 0006) ---------------------------------------------------------------
+
+ALL_STATUSES = list(TrainingRunStatus)
+OUTCOME = RunOutcome(
+    accuracy=0.9,
+    precision=0.9,
+    recall=0.9,
+    f1_score=0.9,
+    per_class_metrics={"A": ClassMetrics(0.9, 0.9, 0.9, 0.9, 10)},
+    features_used=["x"],
+    feature_importances={"x": 1.0},
+    confusion_matrix={"labels": ["A"], "matrix": [[10]]},
+    total_samples=50,
+    train_samples=40,
+    test_samples=10,
+    training_duration_seconds=0.1,
+)
+
+
+def _filters(trainers: list[str]) -> list[TrainingRunFilter]:
+    """Every combination of the REST filters: any set of statuses (or none) x a trainer (or
+    none, or one who has no runs)."""
+    status_sets: list[frozenset[TrainingRunStatus] | None] = [None]
+    for size in range(len(ALL_STATUSES) + 1):
+        status_sets += [frozenset(c) for c in itertools.combinations(ALL_STATUSES, size)]
+    return [
+        TrainingRunFilter(statuses=statuses, trained_by=trainer)
+        for statuses in status_sets
+        for trainer in [None, *trainers, "nobody"]
+    ]
+
+
+async def _kept_and_counted(services: Services, run_filter: TrainingRunFilter) -> tuple[int, int]:
+    kept = run_store.kept_count_statement(run_filter)
+    assert kept is not None
+    counted = (
+        select(func.count())
+        .select_from(TrainingRunRow)
+        .where(*run_store.filter_conditions(run_filter))
+    )
+    async with services.db.read() as conn:
+        return (
+            int((await conn.execute(kept)).scalar_one()),
+            int((await conn.execute(counted)).scalar_one()),
+        )
+
+
+async def _writer(services: Services, trainer_ids: list[int | None], seed: int) -> None:
+    """Inserts runs, moves them through their statuses and deletes some, each write in its
+    own transaction, through the storage functions the service uses."""
+    rng = random.Random(seed)
+    mine: list[int] = []
+    for step in range(15):
+        async with services.db.session() as session:
+            if not mine or rng.random() < 0.45:
+                mine.append(
+                    await run_store.insert_training_run(
+                        session,
+                        model_version=f"w{seed}-{step}",
+                        status=rng.choice([TrainingRunStatus.QUEUED, TrainingRunStatus.RUNNING]),
+                        dataset_path="d.csv",
+                        dataset_id=None,
+                        test_split=0.2,
+                        target_column="t",
+                        hyperparameters=Hyperparameters(n_estimators=10),
+                        random_state=42,
+                        notes="",
+                        trained_by_id=rng.choice(trainer_ids),
+                    )
+                )
+            elif rng.random() < 0.15:
+                await session.exec(
+                    delete(TrainingRunRow).where(col(TrainingRunRow.id) == mine.pop())
+                )
+            else:
+                run_id = rng.choice(mine)
+                move = rng.random()
+                if move < 0.4:
+                    await run_store.record_training_outcome(session, run_id=run_id, outcome=OUTCOME)
+                else:
+                    status = TrainingRunStatus.RUNNING if move < 0.7 else TrainingRunStatus.FAILED
+                    await run_store.set_training_run_status(
+                        session, run_id=run_id, status=status, error_message=None
+                    )
+        await asyncio.sleep(0)
+
+
+async def test_kept_counts_equal_count_star_under_concurrent_writes(
+    client: httpx.AsyncClient, factory: Factory, services: Services
+):
+    # given three trainers, one of them training for real through the REST API
+    hr = await factory.hr_staff("t0")
+    trainers = [hr.user, (await factory.hr_staff("t1")).user, (await factory.hr_staff("t2")).user]
+    reader = await factory.manager("reader")
+    trainer_ids: list[int | None] = [t.id for t in trainers] + [None]
+    names = [t.username for t in trainers]
+    seen: list[tuple[int, int]] = []
+    done = asyncio.Event()
+
+    async def read_pages() -> None:
+        # Fewer runs than a page holds: every page's count must be the length of its results,
+        # whatever is being written meanwhile (count and page are read at one snapshot).
+        rng = random.Random(7)
+        while not done.is_set():
+            params: dict[str, Any] = {"page_size": "100"}
+            statuses = rng.sample(ALL_STATUSES, rng.randint(0, len(ALL_STATUSES)))
+            if statuses:
+                params["status"] = ",".join(statuses)
+            if rng.random() < 0.6:
+                params["trained_by"] = rng.choice(names)
+            response = await client.get(
+                "/api/training/runs/", params=params, headers=reader.headers
+            )
+            assert response.status_code == 200, response.text
+            body = response.json()
+            seen.append((body["count"], len(body["results"])))
+
+    async def train() -> None:
+        for version in ("real-1", "real-2"):
+            response = await client.post(
+                "/api/training/train/",
+                json={
+                    "hyperparameters": {"n_estimators": 5},
+                    "async_training": True,
+                    "model_version": version,
+                },
+                headers=hr.headers,
+            )
+            assert response.status_code == 202, response.text
+
+    async def sweep() -> None:
+        for _ in range(3):
+            await asyncio.sleep(0.05)
+            async with services.db.session() as session:
+                await run_store.fail_unfinished_runs(session, error_message="swept")
+
+    # when writers, a sweep, real trainings and a reader run at once
+    reading = asyncio.create_task(read_pages())
+    await asyncio.gather(
+        *(_writer(services, trainer_ids, seed) for seed in range(4)), train(), sweep()
+    )
+    await services.trainings.wait()
+    done.set()
+    await reading
+
+    # then every page agreed with its count, and the kept counts equal COUNT(*) for every
+    # combination of the REST filters
+    assert seen and all(count == results for count, results in seen), seen
+    async with services.db.read() as conn:
+        statuses = {
+            status
+            for (status,) in (
+                await conn.execute(select(col(TrainingRunRow.status)).distinct())
+            ).all()
+        }
+    assert {"COMPLETED", "FAILED"} <= statuses, statuses
+    for run_filter in _filters(names):
+        kept, counted = await _kept_and_counted(services, run_filter)
+        assert kept == counted, run_filter
+
+
+async def test_kept_counts_follow_a_trainer_removed_by_the_foreign_key(
+    factory: Factory, services: Services
+):
+    # given runs of a trainer
+    trainer = (await factory.hr_staff("leaver")).user
+    await factory.training_runs(
+        [
+            {
+                "model_version": f"l{i}",
+                "status": "COMPLETED",
+                "trained_by_id": trainer.id,
+                "run_date": datetime(2025, 1, 1, tzinfo=UTC),
+            }
+            for i in range(3)
+        ]
+    )
+    by_trainer = TrainingRunFilter(trained_by="leaver")
+    assert await _kept_and_counted(services, by_trainer) == (3, 3)
+    # when the user is deleted (ON DELETE SET NULL empties trained_by_id)
+    async with services.db.session() as session:
+        await session.exec(delete(UserRow).where(col(UserRow.id) == trainer.id))
+    # then the runs count as nobody's, and still count per status
+    assert await _kept_and_counted(services, by_trainer) == (0, 0)
+    completed = TrainingRunFilter(statuses=frozenset({TrainingRunStatus.COMPLETED}))
+    assert await _kept_and_counted(services, completed) == (3, 3)

@@ -175,6 +175,29 @@ class TrainingRunRow(SQLModel, table=True):
     )
 
 
+class TrainingRunStatusCountRow(SQLModel, table=True):
+    """How many runs have each status. Kept by triggers on training_runs (migration 0006) in
+    the same transaction as every write there; never written by the service."""
+
+    __tablename__ = "training_run_status_counts"
+
+    status: str = Field(sa_column=sa.Column(sa.String(16), primary_key=True))
+    runs: int = Field(sa_column=sa.Column(sa.BigInteger, nullable=False))
+
+
+class TrainingRunTrainerCountRow(SQLModel, table=True):
+    """How many runs each trainer has in each status (runs without a trainer are only in the
+    status counts). Kept by the same triggers."""
+
+    __tablename__ = "training_run_trainer_counts"
+
+    trained_by_id: int = Field(
+        sa_column=sa.Column(sa.Integer, primary_key=True, autoincrement=False)
+    )
+    status: str = Field(sa_column=sa.Column(sa.String(16), primary_key=True))
+    runs: int = Field(sa_column=sa.Column(sa.BigInteger, nullable=False))
+
+
 class PersistedQueryRow(SQLModel, table=True):
     """An automatic persisted query, shared by every process on the database."""
 

@@ -9,13 +9,19 @@ import uuid
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from sqlalchemy import Row, func, inspect, literal_column, update
+from sqlalchemy import Row, func, inspect, literal, literal_column, true, update
 from sqlalchemy import select as sa_select
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from trainql.db.models import METRIC_NULL_SORT_KEY, TrainingRunRow, UserRow
+from trainql.db.models import (
+    METRIC_NULL_SORT_KEY,
+    TrainingRunRow,
+    TrainingRunStatusCountRow,
+    TrainingRunTrainerCountRow,
+    UserRow,
+)
 from trainql.db.pagination import KeysetPage, Sort, Window, keyset_page
 from trainql.db.types import utcnow
 from trainql.db.users import user_columns, user_from_columns
@@ -371,6 +377,18 @@ async def list_training_runs(
     )
 
 
+def _page_ids(run_filter: TrainingRunFilter, sort: Sort, *, offset: int, limit: int) -> Any:
+    # The OFFSET walks (key, id) in a subquery that touches the index only; the full rows are
+    # read for the page's ids alone.
+    return (
+        select(TrainingRunRow.id)
+        .where(*filter_conditions(run_filter))
+        .order_by(*sort.order_by())
+        .offset(offset)
+        .limit(limit)
+    )
+
+
 async def list_training_runs_at_offset(
     session: AsyncSession,
     run_filter: TrainingRunFilter,
@@ -379,26 +397,55 @@ async def list_training_runs_at_offset(
     offset: int,
     limit: int,
 ) -> list[TrainingRun]:
-    """`limit` runs (without their details) from `offset` on, for page-number pagination.
-
-    The OFFSET walks (key, id) in a subquery that touches the index only; the full rows are
-    read for the page's ids alone.
-    """
+    """`limit` runs (without their details) from `offset` on."""
     sort = sort_for(order)
-    ids = (
-        select(TrainingRunRow.id)
-        .where(*filter_conditions(run_filter))
-        .order_by(*sort.order_by())
-        .offset(offset)
-        .limit(limit)
-        .subquery("page")
-    )
+    ids = _page_ids(run_filter, sort, offset=offset, limit=limit).subquery("page")
     statement = (
         with_trainer_statement(details=False)
         .join(ids, ids.c.id == col(TrainingRunRow.id))
         .order_by(*sort.order_by())
     )
     return _to_domain((await session.exec(statement)).all(), details=False)
+
+
+async def numbered_page(
+    conn: AsyncConnection,
+    run_filter: TrainingRunFilter,
+    order: TrainingRunOrder,
+    *,
+    offset: int,
+    limit: int,
+) -> tuple[int, list[TrainingRun]]:
+    """How many runs match `run_filter`, and `limit` of them (without their details) from
+    `offset` on, for page-number pagination.
+
+    One statement, so the count and the page are read from one snapshot and always agree.
+    The count comes from the kept count rows when the filter allows (see `count_statement`);
+    a page starting past the count reads no index at all.
+    """
+    sort = sort_for(order)
+    count = count_statement(run_filter)
+    ids = (
+        _page_ids(run_filter, sort, offset=offset, limit=limit)
+        .where(literal(offset) < count.scalar_subquery())
+        .subquery("page_ids")
+    )
+    page = (
+        with_trainer_statement(details=False)
+        .add_columns(sort.key.label("sort_key"))
+        .join(ids, ids.c.id == col(TrainingRunRow.id))
+        .subquery("page")
+    )
+    total = count.subquery("total")
+    key, run_id = page.c.sort_key, page.c.id
+    statement = (
+        sa_select(total.c.runs.label("total_runs"), page)
+        .select_from(total.outerjoin(page, true()))
+        .order_by(*(c.desc() if sort.descending else c.asc() for c in (key, run_id)))
+    )
+    found = (await conn.execute(statement)).all()
+    runs = [row for row in found if row._mapping["id"] is not None]
+    return int(found[0]._mapping["total_runs"]), _to_domain(runs, details=False)
 
 
 async def list_training_runs_by_dataset(
@@ -463,9 +510,45 @@ async def count_training_runs_by_dataset(
     return {dataset_id: counted.get(dataset_id, 0) for dataset_id in dataset_ids}
 
 
+def kept_count_statement(run_filter: TrainingRunFilter) -> Any | None:
+    """SELECT the number of runs matching `run_filter` from the count rows the database keeps
+    (migration 0006: per status, and per trainer and status), or None when the filter uses
+    more than statuses and the trainer. At most four rows are summed, whatever the runs."""
+    uncounted = (
+        run_filter.model_version,
+        run_filter.dataset_id,
+        run_filter.run_date_from,
+        run_filter.run_date_to,
+        run_filter.min_accuracy,
+    )
+    if any(value is not None for value in uncounted):
+        return None
+    conditions: list[Any] = []
+    if run_filter.trained_by is None:
+        runs, status = col(TrainingRunStatusCountRow.runs), col(TrainingRunStatusCountRow.status)
+    else:
+        counts = TrainingRunTrainerCountRow
+        runs, status = col(counts.runs), col(counts.status)
+        user_id = select(UserRow.id).where(UserRow.username == run_filter.trained_by)
+        conditions.append(col(counts.trained_by_id) == user_id.scalar_subquery())
+    if run_filter.statuses is not None:
+        conditions.append(status.in_(sorted(run_filter.statuses)))
+    return sa_select(func.coalesce(func.sum(runs), 0).label("runs")).where(*conditions)
+
+
+def count_statement(run_filter: TrainingRunFilter) -> Any:
+    """SELECT the number of runs matching `run_filter` (one column, `runs`): from the kept
+    counts when the filter allows, else a COUNT(*) of the matching rows."""
+    kept = kept_count_statement(run_filter)
+    if kept is not None:
+        return kept
+    return (
+        sa_select(func.count().label("runs"))
+        .select_from(TrainingRunRow)
+        .where(*filter_conditions(run_filter))
+    )
+
+
 async def count_training_runs(session: AsyncSession, run_filter: TrainingRunFilter) -> int:
     """How many runs match `run_filter`."""
-    statement = (
-        select(func.count()).select_from(TrainingRunRow).where(*filter_conditions(run_filter))
-    )
-    return int((await session.exec(statement)).one())
+    return int((await session.exec(count_statement(run_filter))).one()[0])

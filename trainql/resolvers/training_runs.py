@@ -83,6 +83,9 @@ def _text(value: Any) -> str:
     return value
 
 
+# Past any table's rows, within a 64-bit integer.
+MAX_OFFSET = 2**62
+
 CURSOR_CODECS = {
     TrainingRunOrderField.RUN_DATE: CursorCodec("RUN_DATE", datetime_to_json, datetime_from_json),
     TrainingRunOrderField.ACCURACY: CursorCodec("ACCURACY", _metric, _metric),
@@ -258,15 +261,16 @@ async def list_training_runs_by_page(
     number = _positive_int(page, 1)
     if number is None:
         raise NotFound("Invalid page.")
-    order = TrainingRunOrder()
-    async with ctx.db.session() as session:
-        total = await run_store.count_training_runs(session, checked)
-        last_page = max(1, -(-total // size))
-        if number > last_page:
-            raise NotFound("Invalid page.")
-        items = await run_store.list_training_runs_at_offset(
-            session, checked, order, offset=(number - 1) * size, limit=size
+    # Any offset past every row is the same empty page; the clamp keeps a huge page number
+    # inside the database's integers.
+    offset = min((number - 1) * size, MAX_OFFSET)
+    async with ctx.db.read() as conn:
+        total, items = await run_store.numbered_page(
+            conn, checked, TrainingRunOrder(), offset=offset, limit=size
         )
+    last_page = max(1, -(-total // size))
+    if number > last_page:
+        raise NotFound("Invalid page.")
     return NumberedPage(
         items=items,
         count=total,
