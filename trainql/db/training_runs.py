@@ -9,7 +9,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from sqlalchemy import Row, func, inspect, literal, literal_column, true, update
+from sqlalchemy import Row, bindparam, func, inspect, literal, literal_column, true, update
 from sqlalchemy import select as sa_select
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlmodel import col, select
@@ -139,6 +139,12 @@ def with_trainer_statement(*, details: bool) -> Any:
     )
 
 
+# Built once: reading one run is the whole cost of a detail request.
+_RUN_BY_ID = with_trainer_statement(details=True).where(
+    col(TrainingRunRow.id) == bindparam("run_id")
+)
+
+
 def _to_domain(found: Sequence[Row[Any]], *, details: bool) -> list[TrainingRun]:
     # A page holds a handful of trainers: each is made once and shared (User is frozen).
     trainers: dict[Any, User | None] = {}
@@ -151,12 +157,17 @@ def _to_domain(found: Sequence[Row[Any]], *, details: bool) -> list[TrainingRun]
     return runs
 
 
-async def get_training_run(session: AsyncSession, *, run_id: int) -> TrainingRun | None:
-    found = (
-        await session.exec(
-            with_trainer_statement(details=True).where(col(TrainingRunRow.id) == run_id)
-        )
-    ).first()
+async def get_training_run(
+    db: AsyncSession | AsyncConnection, *, run_id: int
+) -> TrainingRun | None:
+    """One run with its trainer and details; in a session (whose other reads it must agree
+    with) or on a plain connection (`Database.read()`: one round trip, no transaction)."""
+    statement = _RUN_BY_ID
+    params = {"run_id": run_id}
+    if isinstance(db, AsyncSession):
+        found = (await db.exec(statement, params=params)).first()
+    else:
+        found = (await db.execute(statement, params)).first()
     return None if found is None else _to_domain([found], details=True)[0]
 
 

@@ -59,8 +59,8 @@ async def get_training_run(*, ctx: Context, run_id: str | int) -> TrainingRun:
     """One run, for HR_STAFF or MANAGER; NotFound when there is no such run."""
     require(ctx, IS_HR_STAFF_OR_MANAGER)
     parsed = parse_run_id(run_id)
-    async with ctx.db.session() as session:
-        run = await run_store.get_training_run(session, run_id=parsed)
+    async with ctx.db.read() as conn:
+        run = await run_store.get_training_run(conn, run_id=parsed)
     if run is None:
         raise NotFound("Not found.")
     return run
