@@ -11,8 +11,9 @@ so one process holds every sample), and for each transport (GraphQL `trainingRun
 clients for `--seconds` while `py-spy record` samples the server. Idle time (waiting on
 sockets and the database) is not sampled: the shares are of CPU time.
 
-Prints, per transport: requests/s, the share of samples by package (the flame summary), and
-the top frames by self time and by inclusive time; writes the raw collapsed stacks
+Prints, per transport: requests/s, the share of samples by area of the work (the flame
+summary: token check, statements, rows to objects, GraphQL execution, HTTP ...) and by
+package, and the top frames by self time and by inclusive time; writes the raw collapsed stacks
 (`flamegraph.pl`-ready) and a JSON summary under bench/results/.
 """
 
@@ -29,6 +30,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -119,6 +121,46 @@ def _frame_key(frame: str) -> tuple[str, str]:
     return match["function"], file
 
 
+def _in_driver(stack: str) -> bool:
+    return "sqlalchemy/" in stack or "psycopg/" in stack
+
+
+def _converting(stack: str) -> bool:
+    return any(name in stack for name in ("run_to_domain", "user_from_columns", "_to_domain"))
+
+
+# The areas of the work, first match wins. SQLAlchemy's async layer runs the driver work in
+# greenlets, whose stacks py-spy shows on their own: statements cannot be told apart there.
+AREAS: tuple[tuple[str, Callable[[str], bool]], ...] = (
+    (
+        "database: token check",
+        lambda s: _in_driver(s) and ("authenticate (" in s or "get_user_by_token_digest" in s),
+    ),
+    ("database: rows to domain objects", lambda s: _converting(s.rsplit(";", 1)[-1])),
+    ("database: statements (SQLAlchemy, psycopg)", _in_driver),
+    ("database: rows to domain objects", _converting),
+    (
+        "GraphQL: parse, validate, execute, serialize",
+        lambda s: "strawberry/" in s or "graphql/" in s,
+    ),
+    ("logging (uvicorn's access log)", lambda s: "logging/" in s),
+    ("REST view and serializers", lambda s: "trainql/rest_compat" in s),
+    (
+        "FastAPI: dependencies and response validation",
+        lambda s: "fastapi/" in s and ("solve_dependencies" in s or "serialize_response" in s),
+    ),
+    (
+        "HTTP: uvicorn, Starlette/FastAPI routing and middleware",
+        lambda s: any(n in s for n in ("uvicorn/", "starlette/", "fastapi/", "httptools")),
+    ),
+)
+
+
+def _area(stack: str) -> str:
+    """Which part of serving a request a sampled stack belongs to (the flame summary)."""
+    return next((name for name, test in AREAS if test(stack)), "other (event loop, stdlib)")
+
+
 @dataclass(frozen=True)
 class Frame:
     function: str
@@ -131,6 +173,7 @@ def summarize(raw: str, top: int) -> dict[str, Any]:
     leaf: Counter[tuple[str, str]] = Counter()
     inclusive: Counter[tuple[str, str]] = Counter()
     packages: Counter[str] = Counter()
+    areas: Counter[str] = Counter()
     total = 0
     for line in raw.splitlines():
         stack, _, count_text = line.rpartition(" ")
@@ -143,6 +186,7 @@ def summarize(raw: str, top: int) -> dict[str, Any]:
         if not frames:
             continue
         total += count
+        areas[_area(stack)] += count
         keys = [_frame_key(f) for f in frames]
         leaf[keys[-1]] += count
         for key in set(keys):
@@ -158,6 +202,7 @@ def summarize(raw: str, top: int) -> dict[str, Any]:
 
     return {
         "samples": total,
+        "areas": {name: round(100 * n / total, 1) for name, n in areas.most_common()},
         "packages": {name: round(100 * n / total, 1) for name, n in packages.most_common()},
         "self": [asdict(f) for f in frames_of(leaf)],
         "inclusive": [asdict(f) for f in frames_of(inclusive)],
@@ -167,6 +212,9 @@ def summarize(raw: str, top: int) -> dict[str, Any]:
 def print_summary(name: str, load: LoadResult, summary: dict[str, Any]) -> None:
     print(f"\n== {name}: {load.requests_per_s} requests/s, p50 {load.p50_ms} ms, ", end="")
     print(f"p99 {load.p99_ms} ms ({summary['samples']} samples)")
+    print("share of CPU samples by area (the flame summary):")
+    for area, share in summary["areas"].items():
+        print(f"  {share:5.1f} %  {area}")
     print("share of CPU samples by package (leaf frame):")
     for package, share in summary["packages"].items():
         if share >= 0.5:
