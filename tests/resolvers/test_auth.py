@@ -5,20 +5,24 @@ memory for less than a second per process (what that saves, and how soon revocat
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import delete, event, update
+from sqlalchemy import create_engine, delete, event, pool, update
 from sqlmodel import col, select
 
 from tests.auth_support import serving
 from tests.factories import Factory, graphql
+from tests.live import live_server, settings_env
 from trainql.config import Settings
 from trainql.db import users as user_store
+from trainql.db.engine import sync_url
 from trainql.db.models import ApiTokenRow, UserRow
 from trainql.db.types import utcnow
 from trainql.domain import ApiToken, Role, User
@@ -306,3 +310,39 @@ async def test_deactivated_user_is_refused_within_the_ttl(
     response = await client.get("/api/training/runs/", headers=account.headers)
     assert response.status_code == 401
     assert response.json() == {"detail": "Invalid token."}
+
+
+@pytest.mark.slow
+def test_revoked_token_is_refused_by_every_worker_within_the_ttl(
+    empty_database_url: str, tmp_path: Path
+):
+    # given a live server with two worker processes, each having checked the token
+    env = settings_env(
+        database_url=empty_database_url,
+        state_dir=tmp_path / "state",
+        extra={"TRAINQL_ADMIN_PASSWORD": "revocation-test-password"},
+    )
+    with live_server(env, log_path=tmp_path / "serve.log", args=("--workers", "2")) as server:
+        login = httpx.post(
+            f"{server.base_url}/api-token-auth/",
+            json={"username": "admin", "password": "revocation-test-password"},
+        )
+        token = login.json()["token"]
+        runs = f"{server.base_url}/api/training/runs/"
+        headers = {"Authorization": f"Token {token}"}
+        # Fresh connections: the kernel hands them to both workers.
+        assert {httpx.get(runs, headers=headers).status_code for _ in range(40)} == {200}
+        # when the token's row is deleted behind the workers' backs
+        engine = create_engine(sync_url(empty_database_url), poolclass=pool.NullPool)
+        try:
+            with engine.begin() as conn:
+                conn.execute(
+                    delete(ApiTokenRow).where(col(ApiTokenRow.digest) == token_digest(token))
+                )
+        finally:
+            engine.dispose()
+        time.sleep(TOKEN_CACHE_TTL_S)
+        # then every request, whichever worker takes it, is refused
+        answers = [httpx.get(runs, headers=headers) for _ in range(40)]
+    assert {a.status_code for a in answers} == {401}
+    assert {a.json()["detail"] for a in answers} == {"Invalid token."}
