@@ -190,9 +190,9 @@ async def deep_cursor(url: str, run_filter: TrainingRunFilter, depth: int) -> st
     from the row at that offset, so the bench need not walk 2,500 pages to get it)."""
     db = Database(url)
     try:
-        async with db.session() as session:
-            (run,) = await run_store.list_training_runs_at_offset(
-                session, run_filter, TrainingRunOrder(), offset=depth - 1, limit=1
+        async with db.read() as conn:
+            _, (run,) = await run_store.numbered_page(
+                conn, run_filter, TrainingRunOrder(), offset=depth - 1, limit=1
             )
     finally:
         await db.dispose()

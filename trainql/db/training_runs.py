@@ -400,25 +400,6 @@ def _page_ids(run_filter: TrainingRunFilter, sort: Sort, *, offset: int, limit: 
     )
 
 
-async def list_training_runs_at_offset(
-    session: AsyncSession,
-    run_filter: TrainingRunFilter,
-    order: TrainingRunOrder,
-    *,
-    offset: int,
-    limit: int,
-) -> list[TrainingRun]:
-    """`limit` runs (without their details) from `offset` on."""
-    sort = sort_for(order)
-    ids = _page_ids(run_filter, sort, offset=offset, limit=limit).subquery("page")
-    statement = (
-        with_trainer_statement(details=False)
-        .join(ids, ids.c.id == col(TrainingRunRow.id))
-        .order_by(*sort.order_by())
-    )
-    return _to_domain((await session.exec(statement)).all(), details=False)
-
-
 async def numbered_page(
     conn: AsyncConnection,
     run_filter: TrainingRunFilter,
