@@ -19,7 +19,10 @@ servers run `trainql serve --workers N` at once
 Besides the client's timings, each series reads the server's CPU time (every process of it,
 from /proc) before and after: CPU ms per request is what a change saves, and it moves far
 less with other load on the machine than wall-clock times do. (PostgreSQL's own CPU is not
-in it.) Prints medians over rounds and new / base ratios (below 1 is faster for times, above 1 for
+in it.) `--inprocess N` measures instead each side's app in a process of its own (httpx over ASGI,
+bench/request_cost.py): CPU ms per request over N requests of each kind, the sides
+alternating, a fresh process per side and round; the steadiest measure on a loaded machine.
+Prints medians over rounds and new / base ratios (below 1 is faster for times, above 1 for
 requests/s); writes bench/results/ab-<stamp>.json.
 """
 
@@ -36,6 +39,7 @@ import tarfile
 import tempfile
 import time
 from contextlib import ExitStack
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from io import BytesIO
 from pathlib import Path
@@ -106,17 +110,32 @@ def requests_for(headers: dict[str, str], run_id: int) -> dict[str, Request]:
     }
 
 
+@dataclass
+class Sides:
+    """Each side's server environment, token and requests; the run read by id."""
+
+    envs: dict[str, dict[str, str]]
+    tokens: dict[str, str]
+    requests: dict[str, dict[str, Request]]
+    run_id: int
+
+
 def prepare(
     args: argparse.Namespace, state: Path, trees: dict[str, Path | None], urls: dict[str, str]
-) -> tuple[dict[str, dict[str, str]], dict[str, dict[str, Request]]]:
+) -> Sides:
     """Each side's database migrated by its own code and filled; the servers' environments
     and each side's requests."""
     envs, tokens = {}, {}
     for side in SIDES:
-        extra = {"TRAINQL_LOG_LEVEL": "INFO"}
+        # PYTHONSAFEPATH: `python -m` would otherwise put the working directory (this
+        # checkout) first on sys.path, and every side would run the working tree's trainql.
         tree = trees[side]
-        if tree is not None:
-            extra["PYTHONPATH"] = str(tree)
+        paths = [str(ROOT)] if tree is None else [str(tree), str(ROOT)]
+        extra = {
+            "TRAINQL_LOG_LEVEL": "INFO",
+            "PYTHONSAFEPATH": "1",
+            "PYTHONPATH": os.pathsep.join(paths),
+        }
         (state / side).mkdir(exist_ok=True)
         envs[side] = settings_env(database_url=urls[side], state_dir=state / side, extra=extra)
         subprocess.run(
@@ -136,7 +155,32 @@ def prepare(
         side: requests_for({"Authorization": f"Token {tokens[side]}"}, int(found[0]))
         for side in SIDES
     }
-    return envs, requests
+    return Sides(envs, tokens, requests, int(found[0]))
+
+
+def measure_in_process(
+    args: argparse.Namespace, urls: dict[str, str], sides: Sides
+) -> dict[str, dict[str, list[float]]]:
+    """CPU ms per request of each side's app in a process of its own (bench/request_cost.py),
+    the sides alternating, a fresh process per side and round."""
+    results: dict[str, dict[str, list[float]]] = {side: {} for side in SIDES}
+    for round_index in range(args.rounds):
+        order = SIDES if round_index % 2 == 0 else SIDES[::-1]
+        print(f"round {round_index + 1}/{args.rounds} ({', '.join(order)})", flush=True)
+        for side in order:
+            command = [
+                sys.executable, "-m", "bench.request_cost", urls[side], sides.tokens[side],
+                str(sides.run_id), str(args.inprocess), str(args.warmup),
+            ]  # fmt: skip
+            done = subprocess.run(
+                command, env=sides.envs[side], capture_output=True, text=True, check=False
+            )
+            if done.returncode != 0:
+                raise RuntimeError(f"{side}: {done.stderr[-2000:]}")
+            for name, cpu_ms in json.loads(done.stdout.splitlines()[-1]).items():
+                results[side].setdefault(f"{name}, in-process, CPU ms", []).append(cpu_ms)
+            print(f"  {side}: {done.stdout.strip()}", flush=True)
+    return results
 
 
 def check_same_bytes(bases: dict[str, str], requests: dict[str, dict[str, Request]]) -> None:
@@ -211,6 +255,26 @@ def measure_rounds(
     return results
 
 
+def measure_live(
+    args: argparse.Namespace, state: Path, sides: Sides
+) -> dict[str, dict[str, list[float]]]:
+    with ExitStack() as stack:
+        servers = {
+            side: stack.enter_context(
+                live_server(
+                    sides.envs[side],
+                    log_path=state / side / "serve.log",
+                    args=("--workers", str(args.workers)),
+                )
+            )
+            for side in SIDES
+        }
+        bases = {side: server.base_url for side, server in servers.items()}
+        pids = {side: server.process.pid for side, server in servers.items()}
+        check_same_bytes(bases, sides.requests)
+        return measure_rounds(args, bases, pids, sides.requests)
+
+
 def main(args: argparse.Namespace) -> None:
     state = Path(tempfile.mkdtemp(prefix="trainql-ab-"))
     trees: dict[str, Path | None] = {"base": state / "base-tree", "new": None}
@@ -222,22 +286,11 @@ def main(args: argparse.Namespace) -> None:
     started = time.perf_counter()
     urls = {side: create_postgres(args.pg_server, f"trainql_bench_ab_{side}") for side in SIDES}
     try:
-        envs, requests = prepare(args, state, trees, urls)
-        with ExitStack() as stack:
-            servers = {
-                side: stack.enter_context(
-                    live_server(
-                        envs[side],
-                        log_path=state / side / "serve.log",
-                        args=("--workers", str(args.workers)),
-                    )
-                )
-                for side in SIDES
-            }
-            bases = {side: server.base_url for side, server in servers.items()}
-            pids = {side: server.process.pid for side, server in servers.items()}
-            check_same_bytes(bases, requests)
-            results = measure_rounds(args, bases, pids, requests)
+        sides = prepare(args, state, trees, urls)
+        if args.inprocess:
+            results = measure_in_process(args, urls, sides)
+        else:
+            results = measure_live(args, state, sides)
     finally:
         for side in SIDES:
             drop_postgres(args.pg_server, f"trainql_bench_ab_{side}")
@@ -278,6 +331,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--load-seconds", type=float, default=10.0)
     parser.add_argument("--threads", type=int, default=8)
     parser.add_argument("--workers", type=int, default=4)
+    parser.add_argument(
+        "--inprocess",
+        type=int,
+        default=0,
+        metavar="N",
+        help="instead of live servers: N requests of each kind in-process per side and round, "
+        "reporting CPU ms per request (far steadier on a loaded machine)",
+    )
     parser.add_argument(
         "--pg-server",
         default="postgresql://postgres@127.0.0.1:5432/postgres",
