@@ -20,6 +20,7 @@ whose token is revoked or expires is closed with 4403 within a second
 
 from __future__ import annotations
 
+import json
 import sys
 from datetime import timedelta
 from pathlib import Path
@@ -118,11 +119,19 @@ class BoundedTransportWSHandler(BaseGraphQLTransportWSHandler[GraphQLContext, No
         await super().handle_subscribe(message)
 
 
+# Strawberry's encode_json calls json.dumps with options, which builds an encoder per
+# response; one encoder with the same options gives the same bytes.
+_RESPONSE_JSON = json.JSONEncoder(separators=(",", ":"))
+
+
 class TrainqlGraphQLRouter(GraphQLRouter[GraphQLContext, None]):
     """Strawberry's router with bounded, well-explained batching, APQ over GET, and
     WebSockets authenticated from `connection_init`."""
 
     graphql_transport_ws_handler_class = BoundedTransportWSHandler
+
+    def encode_json(self, data: object) -> str:
+        return _RESPONSE_JSON.encode(data)
 
     def __init__(self, *args: Any, max_batch: int, playground_dir: Path, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
