@@ -108,7 +108,7 @@ async def test_page_size_that_is_not_a_positive_integer_is_400(
     }
 
 
-@pytest.mark.parametrize("page", ["4", "0", "-1", "two"])
+@pytest.mark.parametrize("page", ["4", "0", "-1", "two", "9" * 30])
 async def test_a_page_past_the_end_or_not_a_page_is_404(
     client: httpx.AsyncClient, factory: Factory, page: str
 ):
