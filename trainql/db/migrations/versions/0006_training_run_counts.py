@@ -5,8 +5,10 @@ COUNT(*) over every matching run. The database keeps them: triggers on training_
 them in the same transaction as every insert, status or trainer change and delete, whoever
 writes (the service, the start-up sweep, a bulk load, a foreign key setting trained_by_id to
 NULL, a hand-written fix). PostgreSQL: statement-level triggers over the transition tables,
-one upsert per touched count row, in key order (so concurrent writers lock count rows in the
-same order and cannot deadlock on them); TRUNCATE empties the counts. SQLite: row triggers
+one upsert per touched count row, in key order (two concurrent write statements lock the
+count rows they share in the same order, so they wait for each other rather than deadlock;
+a statement that changes no status or trainer touches no count row); TRUNCATE empties the
+counts. SQLite: row triggers
 (SQLite has no other kind; its writers are serialized anyway).
 
 Revision ID: 0006
