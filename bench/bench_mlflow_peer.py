@@ -446,7 +446,8 @@ def measure(
                 )
                 print(
                     f"  load {connection:<10} {target:<8} {load.requests_per_s:>7.1f} req/s"
-                    f"  p50 {load.p50_ms:>7.1f} ms  p99 {load.p99_ms:>7.1f} ms",
+                    f"  p50 {load.p50_ms:>7.1f} ms  p99 {load.p99_ms:>7.1f} ms"
+                    f"  errors {load.errors}",
                     flush=True,
                 )
                 record(
@@ -457,6 +458,7 @@ def measure(
                         "requests_per_s": load.requests_per_s,
                         "p50_ms": load.p50_ms,
                         "p99_ms": load.p99_ms,
+                        "errors": load.errors,
                     },
                 )
     return list(rows.values())
@@ -522,7 +524,10 @@ def print_report(rows: list[Row], verdicts: list[dict[str, Any]], memory: dict[s
         key = next(k for k in ("requests_per_s", "seconds", "p50_ms") if k in r.rounds[0])
         unit = {"requests_per_s": "req/s", "seconds": "s", "p50_ms": "ms p50"}[key]
         each = " ".join(f"{x[key]:.2f}" for x in r.rounds)
-        extra = f"  p99 {r.median('p99_ms'):.1f} ms" if key == "requests_per_s" else ""
+        extra = ""
+        if key == "requests_per_s":
+            errors = sum(int(x.get("errors", 0)) for x in r.rounds)
+            extra = f"  p99 {r.median('p99_ms'):.1f} ms, {errors} errors"
         print(
             f"{r.scenario:<18}{r.connection:<12}{r.target:<9}{r.median(key):>8.2f} {unit:<6}"
             f"{each:>34}{extra}"
