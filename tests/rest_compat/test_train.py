@@ -380,3 +380,26 @@ async def test_async_training_answers_202_queued_and_the_run_completes(
     assert detail["status"] == "COMPLETED"
     assert detail["accuracy"] > 0.5
     assert model_files(services) == ["bg.joblib"]
+
+
+async def test_the_api_docs_describe_the_body_with_the_rest_names_and_bounds(
+    client: httpx.AsyncClient,
+):
+    document = (await client.get("/api/openapi.json")).json()
+    body = document["paths"]["/api/training/train"]["post"]["requestBody"]
+    schema = body["content"]["application/json"]["schema"]
+    assert list(schema["properties"]) == [
+        "dataset_path",
+        "dataset_id",
+        "test_split",
+        "hyperparameters",
+        "model_version",
+        "notes",
+        "target_column",
+        "async_training",
+    ]
+    assert schema["additionalProperties"] is False
+    split = schema["properties"]["test_split"]
+    assert (split["minimum"], split["maximum"], split["default"]) == (0.1, 0.5, 0.2)
+    trees = schema["properties"]["hyperparameters"]["properties"]["n_estimators"]
+    assert (trees["minimum"], trees["maximum"]) == (1, 1000)

@@ -13,7 +13,29 @@ from trainql.rest_compat.routing import route
 router = APIRouter()
 
 
-@route(router, "/api-token-auth/", methods=["POST"])
+# The body is read by hand (a JSON object or a form, as the old API took it): described here
+# for the API docs and the clients generated from them.
+_CREDENTIALS = {
+    "type": "object",
+    "properties": {"username": {"type": "string"}, "password": {"type": "string"}},
+    "required": ["username", "password"],
+}
+CREDENTIALS_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            media_type: {"schema": _CREDENTIALS}
+            for media_type in (
+                "application/json",
+                "application/x-www-form-urlencoded",
+                "multipart/form-data",
+            )
+        },
+    }
+}
+
+
+@route(router, "/api-token-auth/", methods=["POST"], openapi_extra=CREDENTIALS_BODY)
 async def obtain_auth_token(request: Request, ctx: ContextDep) -> dict[str, str]:
     data = await request_fields(
         request, expected='a JSON object {"username": ..., "password": ...} or a form'

@@ -18,7 +18,7 @@ from trainql.rest_compat.serializers import (
     training_run_detail,
     training_run_summary,
 )
-from trainql.training_request import REST_NAMES
+from trainql.training_request import REST_NAMES, TrainRequest
 
 router = APIRouter(prefix="/api/training")
 
@@ -66,7 +66,18 @@ async def training_run_detail_view(run_id: str, ctx: ContextDep) -> dict[str, An
     return training_run_detail(run)
 
 
-@route(router, "/train/", methods=["POST"], status_code=201)
+def _train_body() -> dict[str, Any]:
+    """The body read by hand below, described for the API docs (and the fuzzer that reads
+    them): TrainRequest's own JSON schema, its fields spelled as REST spells them."""
+    schema = TrainRequest.model_json_schema()
+    properties = schema["properties"]
+    properties["hyperparameters"] = schema.pop("$defs")["Hyperparameters"]
+    for field, alias in REST_NAMES.aliases.items():
+        properties[alias] = properties.pop(field)
+    return {"requestBody": {"content": {"application/json": {"schema": schema}}}}
+
+
+@route(router, "/train/", methods=["POST"], status_code=201, openapi_extra=_train_body())
 async def train_view(request: Request, ctx: ContextDep) -> JSONResponse:
     result = await training.train_model(
         ctx=ctx,
