@@ -44,7 +44,9 @@ users_app = typer.Typer(help="Manage users.", no_args_is_help=True)
 app.add_typer(users_app, name="users")
 dataset_app = typer.Typer(help="Datasets.", no_args_is_help=True)
 app.add_typer(dataset_app, name="dataset")
-playground_app = typer.Typer(help="GraphiQL's assets, for a /graphql that works offline.")
+playground_app = typer.Typer(
+    help="GraphiQL's and Swagger UI's assets, for a /graphql and /api/docs that work offline."
+)
 app.add_typer(playground_app, name="playground", no_args_is_help=True)
 
 T = TypeVar("T")
@@ -317,20 +319,26 @@ def dataset_generate(
 def playground_install(
     force: Annotated[bool, typer.Option(help="Download again what is already installed.")] = False,
 ) -> None:
-    """Download GraphiQL, React and React DOM from the npm registry (TRAINQL_NPM_REGISTRY)
-    into TRAINQL_PLAYGROUND_DIR, so GET /graphql serves them instead of using a CDN."""
+    """Download GraphiQL (with React and React DOM) and Swagger UI from the npm registry
+    (TRAINQL_NPM_REGISTRY) into TRAINQL_PLAYGROUND_DIR, so GET /graphql and GET /api/docs
+    serve them instead of using a CDN."""
     from trainql.playground import assets as playground
 
     settings = get_settings()
     directory = settings.playground_path
     try:
-        installed = playground.install(directory, registry=settings.npm_registry, force=force)
+        installed = playground.install(
+            directory, registry=settings.npm_registry, packages=playground.ALL_PACKAGES, force=force
+        )
     except (playground.PlaygroundInstallError, OSError) as exc:
         raise fail(f"could not install the playground: {exc}") from exc
     for package in installed:
         typer.echo(f"installed {package.folder}")
     state = "are" if installed else "were already"
-    typer.echo(f"GraphiQL's assets {state} in {directory}; GET /graphql serves them.")
+    typer.echo(
+        f"GraphiQL's and Swagger UI's assets {state} in {directory}; "
+        "GET /graphql and GET /api/docs serve them."
+    )
 
 
 @app.command()

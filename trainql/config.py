@@ -101,8 +101,9 @@ class Settings(BaseSettings):
     )
     playground_dir: Path | None = Field(
         None,
-        description="GraphiQL's assets, installed by `trainql playground install` and served "
-        "from here when present (default <state_dir>/playground).",
+        description="GraphiQL's and Swagger UI's assets, installed by `trainql playground "
+        "install` (or the first `trainql serve`) and served from here when present "
+        "(default <state_dir>/playground).",
     )
     npm_registry: str = Field(
         "https://registry.npmjs.org",

@@ -1,4 +1,5 @@
-"""`trainql playground install`: GraphiQL's assets from an npm registry, verified.
+"""`trainql playground install` and the first `trainql serve`: GraphiQL's and Swagger UI's
+assets from an npm registry, verified.
 
 The registry here is a real HTTP server in the test serving real npm tarballs built in the
 test; .ci/run installs the pinned packages from the npm registry itself before the
@@ -25,7 +26,9 @@ import pytest
 
 from tests.live import settings_env
 from trainql.playground.assets import (
+    ALL_PACKAGES,
     PACKAGES,
+    SWAGGER_PACKAGES,
     NpmPackage,
     PlaygroundInstallError,
     install,
@@ -205,6 +208,13 @@ def test_pinned_packages_cover_react_react_dom_graphiql_and_its_explorer():
         "@graphiql/plugin-explorer",
     }
     assert all(package.integrity.startswith("sha512-") for package in PACKAGES)
+
+
+def test_swagger_ui_is_pinned_with_the_files_its_page_loads():
+    assert [(p.name, p.version) for p in SWAGGER_PACKAGES] == [("swagger-ui-dist", "5.35.0")]
+    assert set(SWAGGER_PACKAGES[0].files) >= {"swagger-ui-bundle.js", "swagger-ui.css"}
+    assert SWAGGER_PACKAGES[0].integrity.startswith("sha512-")
+    assert ALL_PACKAGES == PACKAGES + SWAGGER_PACKAGES
 
 
 def test_cli_install_uses_the_configured_registry_and_reports_a_refusal(
