@@ -211,6 +211,8 @@ def serve(
         install_default_dataset(settings.data_path)
     except TrainqlError as exc:
         raise fail(exc.message) from exc
+    if settings.fetch_assets:
+        _fetch_browser_assets(settings)
     uvicorn.run(
         "trainql.http.serving:app_factory",
         factory=True,
@@ -225,6 +227,41 @@ def serve(
         # what is left and run the shutdown hooks (which record background runs).
         timeout_graceful_shutdown=settings.shutdown_grace_s,
     )
+
+
+# How long `serve` waits on the registry for each step of the one-time asset download: an
+# offline machine whose packets are dropped (not refused) costs at most this, once.
+ASSET_FETCH_TIMEOUT_S = 10.0
+
+
+def _fetch_browser_assets(settings: Settings) -> None:
+    """Download GraphiQL's and Swagger UI's assets once, when missing, saying so. A failure
+    (no internet) is one line: the pages fall back to their CDN; the console needs none."""
+    from trainql.playground import assets as playground
+
+    directory = settings.playground_path
+    if playground.is_installed(directory, playground.ALL_PACKAGES):
+        return
+    typer.echo(
+        f"Fetching GraphiQL's and Swagger UI's assets once from {settings.npm_registry} "
+        f"into {directory} (TRAINQL_FETCH_ASSETS=false skips this)..."
+    )
+    try:
+        installed = playground.install(
+            directory,
+            registry=settings.npm_registry,
+            packages=playground.ALL_PACKAGES,
+            timeout=ASSET_FETCH_TIMEOUT_S,
+        )
+    except (playground.PlaygroundInstallError, OSError) as exc:
+        typer.secho(
+            f"  could not fetch them ({exc}): /graphql and /api/docs load them from a CDN "
+            "until `trainql playground install` succeeds (or the directory is copied from a "
+            "connected machine). /console needs nothing from the internet.",
+            fg="yellow",
+        )
+        return
+    typer.echo(f"  installed {', '.join(package.folder for package in installed)}.")
 
 
 # The two ways to give a password, shared by the commands that take one.

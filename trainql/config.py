@@ -109,6 +109,11 @@ class Settings(BaseSettings):
         "https://registry.npmjs.org",
         description="The npm registry (or mirror) `trainql playground install` downloads from.",
     )
+    fetch_assets: bool = Field(
+        True,
+        description="Whether `trainql serve` downloads GraphiQL's and Swagger UI's assets "
+        "once, on start, when they are missing from the playground directory.",
+    )
     apq_cache_size: int = Field(
         1000, ge=1, description="Most automatic persisted queries kept (least recently used go)."
     )
