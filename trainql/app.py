@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse
 
 from trainql import __version__
 from trainql.config import Settings, get_settings
+from trainql.console.router import console_router
 from trainql.db import migrate
 from trainql.http.cors import install_cors
 from trainql.http.request_guard import RequestGuard, RequestLimits
@@ -90,6 +91,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(rest_auth.router)
     app.include_router(rest_training.router)
     app.include_router(rest_datasets.router)
+    app.include_router(console_router())
     app.include_router(
         docs_router(
             settings.playground_path, openapi_url=OPENAPI_URL, title=f"{app.title} - Swagger UI"

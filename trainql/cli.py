@@ -213,6 +213,7 @@ def serve(
         raise fail(exc.message) from exc
     if settings.fetch_assets:
         _fetch_browser_assets(settings)
+    typer.echo(f"Console: http://{host}:{port}/console")
     uvicorn.run(
         "trainql.http.serving:app_factory",
         factory=True,
