@@ -116,7 +116,10 @@ export function graphql(query, variables = {}, { signal } = {}) {
  */
 export function upload(query, variables, fileVariable, file, { signal } = {}) {
   const form = new FormData();
-  form.append("operations", JSON.stringify({ query, variables: { ...variables, [fileVariable]: null } }));
+  form.append(
+    "operations",
+    JSON.stringify({ query, variables: { ...variables, [fileVariable]: null } }),
+  );
   form.append("map", JSON.stringify({ 0: [`variables.${fileVariable}`] }));
   form.append("0", file, file.name);
   return send(

@@ -59,9 +59,11 @@ export async function render() {
   renderCount += 1;
   const mine = renderCount;
   const { path, query } = currentRoute();
-  const match = ROUTES.map(([pattern, view, options]) => [path.match(pattern), view, options ?? {}]).find(
-    ([found]) => found,
-  );
+  const match = ROUTES.map(([pattern, view, options]) => [
+    path.match(pattern),
+    view,
+    options ?? {},
+  ]).find(([found]) => found);
   if (!match) {
     navigate(session.user ? defaultPath() : "/signin");
     return;
@@ -105,7 +107,10 @@ export async function render() {
     if (sessionEnded(error)) return;
     result = {
       title: "Error",
-      node: errorPanel(error, { heading: view.errorHeading ?? "Something went wrong", retry: () => render() }),
+      node: errorPanel(error, {
+        heading: view.errorHeading ?? "Something went wrong",
+        retry: () => render(),
+      }),
     };
   }
   if (mine !== renderCount) {
@@ -125,7 +130,8 @@ export async function render() {
   }
   // The control that had the focus, or its stand-in when it is now disabled (the last page's
   // "Next" hands the focus to "Previous").
-  let keep = focusKey && previous === path ? main.querySelector(`[data-focus-key="${focusKey}"]`) : null;
+  let keep =
+    focusKey && previous === path ? main.querySelector(`[data-focus-key="${focusKey}"]`) : null;
   if (keep?.disabled && keep.dataset.focusAlt) {
     keep = main.querySelector(`[data-focus-key="${keep.dataset.focusAlt}"]`);
   }
@@ -164,7 +170,11 @@ export function signedIn(token, user, next) {
 /** Go to `next` ("/runs/7?x=1", from a sign-in link) if it is a console path, else home. */
 function goTo(next) {
   const [path, search] = (next || "").split("?", 2);
-  if (path.startsWith("/") && path !== "/signin" && ROUTES.some(([pattern]) => pattern.test(path))) {
+  if (
+    path.startsWith("/") &&
+    path !== "/signin" &&
+    ROUTES.some(([pattern]) => pattern.test(path))
+  ) {
     navigate(path, new URLSearchParams(search ?? ""));
   } else {
     navigate(defaultPath());
@@ -196,10 +206,20 @@ function paintSession() {
     return;
   }
   const roles = user.roles.length ? user.roles.join(", ") : "no role";
-  const button = h("button", { type: "button", class: "btn btn-quiet", id: "sign-out" }, "Sign out");
+  const button = h(
+    "button",
+    { type: "button", class: "btn btn-quiet", id: "sign-out" },
+    "Sign out",
+  );
   button.addEventListener("click", () => signOut(button));
   sessionBar.replaceChildren(
-    h("span", { class: "who" }, "Signed in as ", h("strong", { id: "signed-in-user" }, user.username), ` (${roles})`),
+    h(
+      "span",
+      { class: "who" },
+      "Signed in as ",
+      h("strong", { id: "signed-in-user" }, user.username),
+      ` (${roles})`,
+    ),
     button,
   );
 }
@@ -207,7 +227,11 @@ function paintSession() {
 function showBanner(message) {
   banner.replaceChildren(
     h("p", null, message),
-    h("button", { type: "button", class: "btn btn-quiet", onClick: () => banner.replaceChildren() }, "Dismiss"),
+    h(
+      "button",
+      { type: "button", class: "btn btn-quiet", onClick: () => banner.replaceChildren() },
+      "Dismiss",
+    ),
   );
 }
 
@@ -225,7 +249,8 @@ async function boot() {
     (main.querySelector("h1") ?? main).focus();
   });
   live.onChange((event) => {
-    if (event.reconnecting) toast(`Live updates lost their connection; reconnecting in ${event.delay / 1000} s.`);
+    if (event.reconnecting)
+      toast(`Live updates lost their connection; reconnecting in ${event.delay / 1000} s.`);
   });
   if (getToken()) {
     try {
@@ -238,7 +263,12 @@ async function boot() {
         signin.setNotice(`Your saved sign-in is no longer valid: ${error.message} Sign in again.`);
       } else {
         paintSession();
-        main.replaceChildren(errorPanel(error, { heading: "The console could not reach the API", retry: () => window.location.reload() }));
+        main.replaceChildren(
+          errorPanel(error, {
+            heading: "The console could not reach the API",
+            retry: () => window.location.reload(),
+          }),
+        );
         return;
       }
     }

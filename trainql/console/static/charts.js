@@ -140,7 +140,11 @@ export function groupedBars({ caption, runs, id }) {
         null,
         h(
           "svg:text",
-          { x: labelWidth - 6, y: top + (runs.length * barHeight) / 2 + 4, class: "axis-label end" },
+          {
+            x: labelWidth - 6,
+            y: top + (runs.length * barHeight) / 2 + 4,
+            class: "axis-label end",
+          },
           feature,
         ),
         runs.map((run, r) => {
@@ -156,11 +160,7 @@ export function groupedBars({ caption, runs, id }) {
       );
     }),
     h("svg:line", { class: "axis", x1: labelWidth, x2: labelWidth, y1: 0, y2: height - 20 }),
-    h(
-      "svg:text",
-      { x: labelWidth, y: height - 6, class: "axis-label" },
-      "0",
-    ),
+    h("svg:text", { x: labelWidth, y: height - 6, class: "axis-label" }, "0"),
     h(
       "svg:text",
       { x: labelWidth + plotWidth, y: height - 6, class: "axis-label end" },
@@ -268,12 +268,19 @@ export function lineChart({ points, label }) {
     h("svg:text", { class: "axis-label end", x: width - margin.right, y: height - 12 }, day(last)),
     h("svg:polyline", {
       class: "line series-0-stroke",
-      points: points.map((p) => `${xOf(p.x.getTime()).toFixed(1)},${yOf(p.y).toFixed(1)}`).join(" "),
+      points: points
+        .map((p) => `${xOf(p.x.getTime()).toFixed(1)},${yOf(p.y).toFixed(1)}`)
+        .join(" "),
     }),
     points.map((p) =>
       h(
         "svg:circle",
-        { class: "point series-0", cx: xOf(p.x.getTime()).toFixed(1), cy: yOf(p.y).toFixed(1), r: 3.5 },
+        {
+          class: "point series-0",
+          cx: xOf(p.x.getTime()).toFixed(1),
+          cy: yOf(p.y).toFixed(1),
+          r: 3.5,
+        },
         h("svg:title", null, `${p.label}: ${metric(p.y)}`),
       ),
     ),

@@ -40,7 +40,9 @@ function form(ctx, prefix, datasetId, datasets) {
     "select",
     { name: "dataset" },
     h("option", { value: "" }, "Any dataset"),
-    datasets.map((dataset) => h("option", { value: dataset.id, selected: dataset.id === datasetId }, dataset.name)),
+    datasets.map((dataset) =>
+      h("option", { value: dataset.id, selected: dataset.id === datasetId }, dataset.name),
+    ),
     datasetId && !datasets.some((dataset) => dataset.id === datasetId)
       ? h("option", { value: datasetId, selected: true }, datasetId)
       : null,
@@ -54,7 +56,15 @@ function form(ctx, prefix, datasetId, datasets) {
       field("Model version starts with", prefixInput),
       field("Dataset", datasetSelect, "your datasets"),
     ),
-    h("div", { class: "actions" }, h("button", { type: "submit", class: "btn btn-primary", dataset: { focusKey: "show" } }, "Show")),
+    h(
+      "div",
+      { class: "actions" },
+      h(
+        "button",
+        { type: "submit", class: "btn btn-primary", dataset: { focusKey: "show" } },
+        "Show",
+      ),
+    ),
   );
   element.addEventListener("submit", (event) => {
     event.preventDefault();
@@ -77,8 +87,12 @@ export async function render(ctx) {
     const points = [...found.matches].sort((a, b) => a.runDate.localeCompare(b.runDate));
     const what = [
       prefix ? `versions starting with “${prefix}”` : "every version",
-      datasetId ? `on ${datasets.find((d) => d.id === datasetId)?.name ?? `dataset ${datasetId}`}` : null,
-    ].filter(Boolean).join(" ");
+      datasetId
+        ? `on ${datasets.find((d) => d.id === datasetId)?.name ?? `dataset ${datasetId}`}`
+        : null,
+    ]
+      .filter(Boolean)
+      .join(" ");
     content.push(
       h(
         "p",
@@ -94,7 +108,12 @@ export async function render(ctx) {
             type: "button",
             class: "btn",
             dataset: { focusKey: "older" },
-            onClick: () => ctx.navigate("/accuracy", { prefix, dataset: datasetId, pages: String(pages / SCAN_PAGES + 1) }),
+            onClick: () =>
+              ctx.navigate("/accuracy", {
+                prefix,
+                dataset: datasetId,
+                pages: String(pages / SCAN_PAGES + 1),
+              }),
           },
           `Read ${SCAN_PAGES * 100} older runs`,
         ),
@@ -110,7 +129,11 @@ export async function render(ctx) {
           "figure",
           { class: "card wide chart-figure" },
           lineChart({
-            points: points.map((run) => ({ x: new Date(run.runDate), y: run.accuracy, label: `#${run.id} ${run.modelVersion}` })),
+            points: points.map((run) => ({
+              x: new Date(run.runDate),
+              y: run.accuracy,
+              label: `#${run.id} ${run.modelVersion}`,
+            })),
             label: `Line chart of accuracy over time for ${what}: ${points.length} runs from ${first.runDate.slice(0, 10)} to ${last.runDate.slice(0, 10)}, accuracy from ${metric(low)} to ${metric(high)}. The table below lists every point.`,
           }),
           h("figcaption", null, `Accuracy of ${what}, oldest first`),
@@ -122,7 +145,18 @@ export async function render(ctx) {
             "table",
             { class: "points", id: "accuracy-points" },
             h("caption", null, "Every point of the chart"),
-            h("thead", null, h("tr", null, h("th", { scope: "col" }, "Run date"), h("th", { scope: "col" }, "Run"), h("th", { scope: "col" }, "Dataset"), h("th", { scope: "col", class: "num" }, "Accuracy"))),
+            h(
+              "thead",
+              null,
+              h(
+                "tr",
+                null,
+                h("th", { scope: "col" }, "Run date"),
+                h("th", { scope: "col" }, "Run"),
+                h("th", { scope: "col" }, "Dataset"),
+                h("th", { scope: "col", class: "num" }, "Accuracy"),
+              ),
+            ),
             h(
               "tbody",
               null,
@@ -131,7 +165,15 @@ export async function render(ctx) {
                   "tr",
                   null,
                   h("td", null, timeElement(run.runDate)),
-                  h("td", null, h("a", { href: `#/runs/${encodeURIComponent(run.id)}` }, `#${run.id} ${run.modelVersion}`)),
+                  h(
+                    "td",
+                    null,
+                    h(
+                      "a",
+                      { href: `#/runs/${encodeURIComponent(run.id)}` },
+                      `#${run.id} ${run.modelVersion}`,
+                    ),
+                  ),
                   h("td", null, run.dataset?.name ?? "default"),
                   h("td", { class: "num" }, metric(run.accuracy)),
                 ),
@@ -146,6 +188,12 @@ export async function render(ctx) {
   }
   return {
     title: "Accuracy over time",
-    node: h("section", { class: "accuracy-view" }, pageHeading("Accuracy over time"), form(ctx, prefix, datasetId, datasets), content),
+    node: h(
+      "section",
+      { class: "accuracy-view" },
+      pageHeading("Accuracy over time"),
+      form(ctx, prefix, datasetId, datasets),
+      content,
+    ),
   };
 }

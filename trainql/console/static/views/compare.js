@@ -22,7 +22,13 @@ const METRICS = [
 ];
 
 function parseIds(text) {
-  return [...new Set(String(text ?? "").split(/[\s,]+/).filter(Boolean))];
+  return [
+    ...new Set(
+      String(text ?? "")
+        .split(/[\s,]+/)
+        .filter(Boolean),
+    ),
+  ];
 }
 
 function chooser(ctx, ids, message) {
@@ -34,7 +40,11 @@ function chooser(ctx, ids, message) {
     { class: "card narrow", id: "compare-chooser" },
     field("Run ids", input, `${MIN} to ${MAX}, separated by commas`),
     error,
-    h("div", { class: "actions" }, h("button", { type: "submit", class: "btn btn-primary" }, "Compare")),
+    h(
+      "div",
+      { class: "actions" },
+      h("button", { type: "submit", class: "btn btn-primary" }, "Compare"),
+    ),
   );
   form.addEventListener("submit", (event) => {
     event.preventDefault();
@@ -53,7 +63,13 @@ function chooser(ctx, ids, message) {
       "section",
       null,
       pageHeading("Compare runs"),
-      h("p", null, "Select runs in the ", h("a", { href: "#/runs" }, "runs table"), " or give their ids."),
+      h(
+        "p",
+        null,
+        "Select runs in the ",
+        h("a", { href: "#/runs" }, "runs table"),
+        " or give their ids.",
+      ),
       selected.length
         ? h("p", null, `Selected in the table: ${selected.map((id) => `#${id}`).join(", ")}.`)
         : null,
@@ -85,15 +101,36 @@ function metricsTable(runs) {
       values.map((value, i) => {
         const base = values[0];
         const difference = i > 0 && value !== null && base !== null ? value - base : null;
-        const better = difference === null || Math.abs(difference) < 0.0005 ? "" : (difference > 0) === higherIsBetter ? "better" : "worse";
+        const better =
+          difference === null || Math.abs(difference) < 0.0005
+            ? ""
+            : difference > 0 === higherIsBetter
+              ? "better"
+              : "worse";
         return h(
           "td",
           { class: "num" },
           h("span", { class: "value" }, format(value)),
           difference !== null
-            ? h("span", { class: `delta ${better}` }, " (", key === "trainingDurationSeconds" ? `${difference >= 0 ? "+" : "−"}${seconds(Math.abs(difference))}` : delta(difference), srOnly(" from the baseline"), ")")
+            ? h(
+                "span",
+                { class: `delta ${better}` },
+                " (",
+                key === "trainingDurationSeconds"
+                  ? `${difference >= 0 ? "+" : "−"}${seconds(Math.abs(difference))}`
+                  : delta(difference),
+                srOnly(" from the baseline"),
+                ")",
+              )
             : null,
-          value !== null && value === best && known.length > 1 ? h("span", { class: "best" }, h("span", { "aria-hidden": "true" }, " ★"), srOnly(" best")) : null,
+          value !== null && value === best && known.length > 1
+            ? h(
+                "span",
+                { class: "best" },
+                h("span", { "aria-hidden": "true" }, " ★"),
+                srOnly(" best"),
+              )
+            : null,
         );
       }),
     );
@@ -101,7 +138,11 @@ function metricsTable(runs) {
   return h(
     "table",
     { class: "compare", id: "compare-metrics" },
-    h("caption", null, "Metrics on each run's test split; in brackets, the difference from the baseline (the first run)"),
+    h(
+      "caption",
+      null,
+      "Metrics on each run's test split; in brackets, the difference from the baseline (the first run)",
+    ),
     h("thead", null, h("tr", null, h("td"), runs.map(runHeading))),
     h("tbody", null, rows),
   );
@@ -115,7 +156,11 @@ function detailsTable(runs) {
     ["Target column", (run) => run.targetColumn],
     ["Test split", (run) => text(run.testSplit)],
     ["Trees", (run) => text(run.hyperparameters.nEstimators)],
-    ["Maximum depth", (run) => (run.hyperparameters.maxDepth === null ? "unlimited" : text(run.hyperparameters.maxDepth))],
+    [
+      "Maximum depth",
+      (run) =>
+        run.hyperparameters.maxDepth === null ? "unlimited" : text(run.hyperparameters.maxDepth),
+    ],
     ["Minimum samples to split", (run) => text(run.hyperparameters.minSamplesSplit)],
   ];
   return h(
@@ -123,7 +168,18 @@ function detailsTable(runs) {
     { class: "compare", id: "compare-details" },
     h("caption", null, "Training setup"),
     h("thead", null, h("tr", null, h("td"), runs.map(runHeading))),
-    h("tbody", null, rows.map(([label, value]) => h("tr", null, h("th", { scope: "row" }, label), runs.map((run) => h("td", { class: "num" }, value(run)))))),
+    h(
+      "tbody",
+      null,
+      rows.map(([label, value]) =>
+        h(
+          "tr",
+          null,
+          h("th", { scope: "row" }, label),
+          runs.map((run) => h("td", { class: "num" }, value(run))),
+        ),
+      ),
+    ),
   );
 }
 
@@ -150,10 +206,29 @@ export async function render(ctx) {
       "section",
       { class: "compare-view" },
       pageHeading(`Compare ${runs.length} runs`),
-      h("p", null, h("a", { href: "#/compare", dataset: { focusKey: "change" } }, "Compare other runs")),
-      h("section", { class: "card wide", "aria-labelledby": "cmp-metrics" }, h("h2", { id: "cmp-metrics" }, "Metrics"), h("div", { class: "table-wrap" }, metricsTable(runs))),
-      h("section", { class: "card wide", "aria-labelledby": "cmp-importances" }, h("h2", { id: "cmp-importances" }, "Feature importances"), importances),
-      h("section", { class: "card wide", "aria-labelledby": "cmp-details" }, h("h2", { id: "cmp-details" }, "Setup"), h("div", { class: "table-wrap" }, detailsTable(runs))),
+      h(
+        "p",
+        null,
+        h("a", { href: "#/compare", dataset: { focusKey: "change" } }, "Compare other runs"),
+      ),
+      h(
+        "section",
+        { class: "card wide", "aria-labelledby": "cmp-metrics" },
+        h("h2", { id: "cmp-metrics" }, "Metrics"),
+        h("div", { class: "table-wrap" }, metricsTable(runs)),
+      ),
+      h(
+        "section",
+        { class: "card wide", "aria-labelledby": "cmp-importances" },
+        h("h2", { id: "cmp-importances" }, "Feature importances"),
+        importances,
+      ),
+      h(
+        "section",
+        { class: "card wide", "aria-labelledby": "cmp-details" },
+        h("h2", { id: "cmp-details" }, "Setup"),
+        h("div", { class: "table-wrap" }, detailsTable(runs)),
+      ),
     ),
   };
 }

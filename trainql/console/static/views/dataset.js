@@ -30,56 +30,154 @@ function follower(run, ctx) {
   const show = (status, when = new Date()) => {
     if (status === last) return;
     last = status;
-    timeline.append(h("li", { dataset: { status } }, statusBadge(status), " at ", h("time", { datetime: when.toISOString() }, when.toISOString().slice(11, 19)), " UTC"));
+    timeline.append(
+      h(
+        "li",
+        { dataset: { status } },
+        statusBadge(status),
+        " at ",
+        h("time", { datetime: when.toISOString() }, when.toISOString().slice(11, 19)),
+        " UTC",
+      ),
+    );
     current.replaceChildren(`Run ${run.id} (${run.modelVersion}) is `, statusBadge(status), ".");
   };
   show(run.status);
-  const stop = live.subscribe(WATCH_RUN, { id: run.id }, {
-    next: (data) => {
-      const update = data?.trainingRunUpdated;
-      if (!update) return;
-      show(update.status);
-      if (update.status === "COMPLETED") {
+  const stop = live.subscribe(
+    WATCH_RUN,
+    { id: run.id },
+    {
+      next: (data) => {
+        const update = data?.trainingRunUpdated;
+        if (!update) return;
+        show(update.status);
+        if (update.status === "COMPLETED") {
+          outcome.replaceChildren(
+            h(
+              "p",
+              null,
+              `Completed: accuracy ${metric(update.accuracy)}, F1 score ${metric(update.f1Score)}. `,
+              h(
+                "a",
+                { href: `#/runs/${encodeURIComponent(run.id)}`, id: "trained-run-link" },
+                `Open run ${run.id}`,
+              ),
+            ),
+          );
+        } else if (update.status === "FAILED") {
+          outcome.replaceChildren(
+            h(
+              "p",
+              { class: "alert" },
+              `The training failed: ${update.errorMessage ?? "no message recorded"}`,
+            ),
+          );
+        }
+      },
+      error: (error) =>
         outcome.replaceChildren(
-          h("p", null, `Completed: accuracy ${metric(update.accuracy)}, F1 score ${metric(update.f1Score)}. `, h("a", { href: `#/runs/${encodeURIComponent(run.id)}`, id: "trained-run-link" }, `Open run ${run.id}`)),
-        );
-      } else if (update.status === "FAILED") {
-        outcome.replaceChildren(h("p", { class: "alert" }, `The training failed: ${update.errorMessage ?? "no message recorded"}`));
-      }
+          h("p", { class: "alert" }, `Live updates stopped: ${error.message}`),
+        ),
     },
-    error: (error) => outcome.replaceChildren(h("p", { class: "alert" }, `Live updates stopped: ${error.message}`)),
-  });
+  );
   ctx.onCleanup(stop);
-  return h("div", { class: "follower", "aria-live": "polite" }, current, h("h3", null, "Statuses seen"), timeline, outcome);
+  return h(
+    "div",
+    { class: "follower", "aria-live": "polite" },
+    current,
+    h("h3", null, "Statuses seen"),
+    timeline,
+    outcome,
+  );
 }
 
 function trainForm(dataset, ctx) {
   const columns = dataset.columns;
-  const defaultTarget = columns.includes("future_need_level") ? "future_need_level" : columns.at(-1);
+  const defaultTarget = columns.includes("future_need_level")
+    ? "future_need_level"
+    : columns.at(-1);
   const inputs = {
-    targetColumn: h("select", { name: "targetColumn" }, columns.map((column) => h("option", { value: column, selected: column === defaultTarget }, column))),
-    testSplit: h("input", { name: "testSplit", type: "number", min: 0.1, max: 0.5, step: 0.05, value: "0.2" }),
-    nEstimators: h("input", { name: "nEstimators", type: "number", min: 1, max: 1000, step: 1, value: "100" }),
-    maxDepth: h("input", { name: "maxDepth", type: "number", min: 1, max: 100, step: 1, placeholder: "unlimited" }),
-    minSamplesSplit: h("input", { name: "minSamplesSplit", type: "number", min: 2, step: 1, value: "2" }),
-    modelVersion: h("input", { name: "modelVersion", placeholder: "default: api_v<timestamp>", pattern: "[A-Za-z0-9._-]+" }),
+    targetColumn: h(
+      "select",
+      { name: "targetColumn" },
+      columns.map((column) =>
+        h("option", { value: column, selected: column === defaultTarget }, column),
+      ),
+    ),
+    testSplit: h("input", {
+      name: "testSplit",
+      type: "number",
+      min: 0.1,
+      max: 0.5,
+      step: 0.05,
+      value: "0.2",
+    }),
+    nEstimators: h("input", {
+      name: "nEstimators",
+      type: "number",
+      min: 1,
+      max: 1000,
+      step: 1,
+      value: "100",
+    }),
+    maxDepth: h("input", {
+      name: "maxDepth",
+      type: "number",
+      min: 1,
+      max: 100,
+      step: 1,
+      placeholder: "unlimited",
+    }),
+    minSamplesSplit: h("input", {
+      name: "minSamplesSplit",
+      type: "number",
+      min: 2,
+      step: 1,
+      value: "2",
+    }),
+    modelVersion: h("input", {
+      name: "modelVersion",
+      placeholder: "default: api_v<timestamp>",
+      pattern: "[A-Za-z0-9._-]+",
+    }),
     notes: h("input", { name: "notes" }),
   };
-  const fieldErrors = Object.fromEntries(Object.keys(inputs).map((key) => [key, h("span", { class: "field-error", id: `train-${key}-error` })]));
+  const fieldErrors = Object.fromEntries(
+    Object.keys(inputs).map((key) => [
+      key,
+      h("span", { class: "field-error", id: `train-${key}-error` }),
+    ]),
+  );
   const labelled = (label, key, hint) => {
     const node = field(label, inputs[key], hint);
     node.append(fieldErrors[key]);
     return node;
   };
-  const submit = h("button", { type: "submit", class: "btn btn-primary", id: "train-button" }, "Train on this dataset");
+  const submit = h(
+    "button",
+    { type: "submit", class: "btn btn-primary", id: "train-button" },
+    "Train on this dataset",
+  );
   const error = alertBox();
   error.id = "train-error";
   const progress = h("div", { class: "progress", id: "training-progress" });
   const form = h(
     "form",
     { class: "train-form", id: "train-form", novalidate: true },
-    h("div", { class: "field-row" }, labelled("Target column", "targetColumn"), labelled("Test split", "testSplit", "0.1 to 0.5"), labelled("Trees", "nEstimators", "1 to 1000")),
-    h("div", { class: "field-row" }, labelled("Maximum depth", "maxDepth", "1 to 100; empty for unlimited"), labelled("Minimum samples to split", "minSamplesSplit", "2 or more"), labelled("Model version", "modelVersion", "letters, digits, . _ -; unique")),
+    h(
+      "div",
+      { class: "field-row" },
+      labelled("Target column", "targetColumn"),
+      labelled("Test split", "testSplit", "0.1 to 0.5"),
+      labelled("Trees", "nEstimators", "1 to 1000"),
+    ),
+    h(
+      "div",
+      { class: "field-row" },
+      labelled("Maximum depth", "maxDepth", "1 to 100; empty for unlimited"),
+      labelled("Minimum samples to split", "minSamplesSplit", "2 or more"),
+      labelled("Model version", "modelVersion", "letters, digits, . _ -; unique"),
+    ),
     h("div", { class: "field-row" }, labelled("Notes", "notes")),
     error,
     h("div", { class: "actions" }, submit),
@@ -119,7 +217,8 @@ function trainForm(dataset, ctx) {
       showError(error, failure, "The training could not start: ");
       let first = null;
       for (const [key, path] of Object.entries(TRAIN_FIELDS)) {
-        const messages = failure.fields?.[path] ?? failure.fields?.[`input.${path}`] ?? failure.fields?.[key];
+        const messages =
+          failure.fields?.[path] ?? failure.fields?.[`input.${path}`] ?? failure.fields?.[key];
         if (messages?.length) {
           fieldErrors[key].textContent = messages.join(" ");
           inputs[key].setAttribute("aria-invalid", "true");
@@ -138,7 +237,12 @@ function trainForm(dataset, ctx) {
 
 async function runsSection(dataset, ctx) {
   const body = h("div", null, h("p", { class: "loading" }, "Loading the runs…"));
-  const node = h("section", { class: "card wide", "aria-labelledby": "dataset-runs-heading" }, h("h2", { id: "dataset-runs-heading" }, "Runs on this dataset"), body);
+  const node = h(
+    "section",
+    { class: "card wide", "aria-labelledby": "dataset-runs-heading" },
+    h("h2", { id: "dataset-runs-heading" }, "Runs on this dataset"),
+    body,
+  );
   graphql(DATASET_RUNS, { id: dataset.id }, { signal: ctx.signal }).then(
     (data) => {
       const runs = data.dataset.trainingRuns.nodes;
@@ -151,16 +255,59 @@ async function runsSection(dataset, ctx) {
           "table",
           { class: "runs", id: "dataset-runs" },
           h("caption", { class: "visually-hidden" }, "Runs on this dataset, newest first"),
-          h("thead", null, h("tr", null, ["Run", "Status", "Accuracy", "F1 score", "Run date"].map((name) => h("th", { scope: "col" }, name)))),
-          h("tbody", null, runs.map((run) => h("tr", null, h("td", null, h("a", { href: `#/runs/${encodeURIComponent(run.id)}` }, `#${run.id} ${run.modelVersion}`)), h("td", null, statusBadge(run.status)), h("td", { class: "num" }, metric(run.accuracy)), h("td", { class: "num" }, metric(run.f1Score)), h("td", null, timeElement(run.runDate))))),
+          h(
+            "thead",
+            null,
+            h(
+              "tr",
+              null,
+              ["Run", "Status", "Accuracy", "F1 score", "Run date"].map((name) =>
+                h("th", { scope: "col" }, name),
+              ),
+            ),
+          ),
+          h(
+            "tbody",
+            null,
+            runs.map((run) =>
+              h(
+                "tr",
+                null,
+                h(
+                  "td",
+                  null,
+                  h(
+                    "a",
+                    { href: `#/runs/${encodeURIComponent(run.id)}` },
+                    `#${run.id} ${run.modelVersion}`,
+                  ),
+                ),
+                h("td", null, statusBadge(run.status)),
+                h("td", { class: "num" }, metric(run.accuracy)),
+                h("td", { class: "num" }, metric(run.f1Score)),
+                h("td", null, timeElement(run.runDate)),
+              ),
+            ),
+          ),
         ),
         data.dataset.trainingRuns.pageInfo.hasNextPage
-          ? h("p", null, h("a", { href: `#/runs?datasetId=${encodeURIComponent(dataset.id)}` }, "All runs on this dataset"))
+          ? h(
+              "p",
+              null,
+              h(
+                "a",
+                { href: `#/runs?datasetId=${encodeURIComponent(dataset.id)}` },
+                "All runs on this dataset",
+              ),
+            )
           : null,
       );
     },
     (failure) => {
-      if (failure.name !== "AbortError") body.replaceChildren(errorPanel(failure, { heading: "The runs could not be listed", level: 3 }));
+      if (failure.name !== "AbortError")
+        body.replaceChildren(
+          errorPanel(failure, { heading: "The runs could not be listed", level: 3 }),
+        );
     },
   );
   return node;
@@ -170,7 +317,10 @@ export async function render(ctx) {
   const [id] = ctx.params;
   const data = await graphql(DATASET, { id }, { signal: ctx.signal });
   const dataset = data.dataset;
-  const toggle = trainingStatusButton({ datasetId: dataset.id, currentStatus: legacyStatus(dataset.trainingStatus) });
+  const toggle = trainingStatusButton({
+    datasetId: dataset.id,
+    currentStatus: legacyStatus(dataset.trainingStatus),
+  });
   const canRead = hasRole("HR_STAFF", "MANAGER");
   const sections = [
     h(
@@ -180,25 +330,50 @@ export async function render(ctx) {
       h(
         "dl",
         { class: "facts" },
-        h("dt", null, "Rows"), h("dd", { id: "dataset-rows" }, count(dataset.rowCount)),
-        h("dt", null, "Owner"), h("dd", null, dataset.owner?.username ?? "nobody (uploaded anonymously)"),
-        h("dt", null, "Uploaded"), h("dd", null, timeElement(dataset.createdAt)),
-        h("dt", null, "Training status"), h("dd", null, toggle.node),
+        h("dt", null, "Rows"),
+        h("dd", { id: "dataset-rows" }, count(dataset.rowCount)),
+        h("dt", null, "Owner"),
+        h("dd", null, dataset.owner?.username ?? "nobody (uploaded anonymously)"),
+        h("dt", null, "Uploaded"),
+        h("dd", null, timeElement(dataset.createdAt)),
+        h("dt", null, "Training status"),
+        h("dd", null, toggle.node),
       ),
     ),
     h(
       "section",
       { class: "card", "aria-labelledby": "dataset-columns" },
       h("h2", { id: "dataset-columns" }, `Columns (${dataset.columns.length})`),
-      h("ul", { class: "columns-list" }, dataset.columns.map((column) => h("li", null, h("code", null, column)))),
+      h(
+        "ul",
+        { class: "columns-list" },
+        dataset.columns.map((column) => h("li", null, h("code", null, column))),
+      ),
     ),
   ];
   if (hasRole("HR_STAFF")) {
-    sections.push(h("section", { class: "card wide", "aria-labelledby": "train-heading", id: "train" }, h("h2", { id: "train-heading" }, "Train on this dataset"), trainForm(dataset, ctx)));
+    sections.push(
+      h(
+        "section",
+        { class: "card wide", "aria-labelledby": "train-heading", id: "train" },
+        h("h2", { id: "train-heading" }, "Train on this dataset"),
+        trainForm(dataset, ctx),
+      ),
+    );
   }
   if (canRead) sections.push(await runsSection(dataset, ctx));
   if (canRead) {
-    sections.push(h("p", { class: "wide" }, h("a", { href: `#/accuracy?dataset=${encodeURIComponent(dataset.id)}` }, "Accuracy over time on this dataset")));
+    sections.push(
+      h(
+        "p",
+        { class: "wide" },
+        h(
+          "a",
+          { href: `#/accuracy?dataset=${encodeURIComponent(dataset.id)}` },
+          "Accuracy over time on this dataset",
+        ),
+      ),
+    );
   }
   return {
     title: dataset.name,

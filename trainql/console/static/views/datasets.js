@@ -15,14 +15,22 @@ const PAGE = 20;
 function uploadForm(ctx) {
   const name = h("input", { name: "name", required: true, maxlength: 200 });
   const file = h("input", { name: "file", type: "file", accept: ".csv,text/csv", required: true });
-  const submit = h("button", { type: "submit", class: "btn btn-primary", dataset: { focusKey: "upload" } }, "Upload");
+  const submit = h(
+    "button",
+    { type: "submit", class: "btn btn-primary", dataset: { focusKey: "upload" } },
+    "Upload",
+  );
   const error = alertBox();
   error.id = "upload-error";
   const form = h(
     "form",
     { class: "card", id: "upload-form", "aria-labelledby": "upload-heading", novalidate: true },
     h("h2", { id: "upload-heading" }, "Upload a dataset"),
-    h("p", { class: "hint" }, "A UTF-8 CSV file with a header row of distinct names and at least one data row."),
+    h(
+      "p",
+      { class: "hint" },
+      "A UTF-8 CSV file with a header row of distinct names and at least one data row.",
+    ),
     h("div", { class: "field-row" }, field("Name", name), field("CSV file", file)),
     error,
     h("div", { class: "actions" }, submit),
@@ -33,7 +41,10 @@ function uploadForm(ctx) {
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
     if (!file.files[0] || !name.value.trim()) {
-      showError(error, !file.files[0] ? "Choose a CSV file to upload." : "Give the dataset a name.");
+      showError(
+        error,
+        !file.files[0] ? "Choose a CSV file to upload." : "Give the dataset a name.",
+      );
       (file.files[0] ? name : file).focus();
       return;
     }
@@ -43,7 +54,10 @@ function uploadForm(ctx) {
     try {
       const data = await upload(CREATE_DATASET, { name: name.value.trim() }, "file", file.files[0]);
       const created = data.createDataset;
-      ctx.toast(`Uploaded ${created.name}: ${count(created.rowCount)} rows, ${created.columns.length} columns.`, "success");
+      ctx.toast(
+        `Uploaded ${created.name}: ${count(created.rowCount)} rows, ${created.columns.length} columns.`,
+        "success",
+      );
       ctx.navigate("/datasets", {});
     } catch (failure) {
       showError(error, failure, "The upload failed: ");
@@ -65,7 +79,11 @@ function datasetRow(dataset) {
   return h(
     "tr",
     { dataset: { datasetId: dataset.id } },
-    h("th", { scope: "row" }, h("a", { id: nameId, href: `#/datasets/${encodeURIComponent(dataset.id)}` }, dataset.name)),
+    h(
+      "th",
+      { scope: "row" },
+      h("a", { id: nameId, href: `#/datasets/${encodeURIComponent(dataset.id)}` }, dataset.name),
+    ),
     h("td", { class: "num" }, count(dataset.rowCount)),
     h("td", { class: "columns" }, h("span", { title: columns }, columns)),
     h("td", null, toggle.node),
@@ -102,21 +120,34 @@ export async function render(ctx) {
           h("tbody", null, connection.nodes.map(datasetRow)),
         ),
       )
-    : h("p", { class: "empty" }, trail.length ? "No more datasets." : "You have no dataset yet: upload one above.");
-  const previous = h("button", {
-    type: "button",
-    class: "btn",
-    disabled: trail.length === 0,
-    dataset: { focusKey: "previous", focusAlt: "next" },
-    onClick: () => ctx.navigate("/datasets", { trail: trail.slice(0, -1).join(" ") }),
-  }, "← Previous");
-  const next = h("button", {
-    type: "button",
-    class: "btn",
-    disabled: !connection.pageInfo.hasNextPage,
-    dataset: { focusKey: "next", focusAlt: "previous" },
-    onClick: () => ctx.navigate("/datasets", { trail: [...trail, connection.pageInfo.endCursor].join(" ") }),
-  }, "Next →");
+    : h(
+        "p",
+        { class: "empty" },
+        trail.length ? "No more datasets." : "You have no dataset yet: upload one above.",
+      );
+  const previous = h(
+    "button",
+    {
+      type: "button",
+      class: "btn",
+      disabled: trail.length === 0,
+      dataset: { focusKey: "previous", focusAlt: "next" },
+      onClick: () => ctx.navigate("/datasets", { trail: trail.slice(0, -1).join(" ") }),
+    },
+    "← Previous",
+  );
+  const next = h(
+    "button",
+    {
+      type: "button",
+      class: "btn",
+      disabled: !connection.pageInfo.hasNextPage,
+      dataset: { focusKey: "next", focusAlt: "previous" },
+      onClick: () =>
+        ctx.navigate("/datasets", { trail: [...trail, connection.pageInfo.endCursor].join(" ") }),
+    },
+    "Next →",
+  );
   return {
     title: "Datasets",
     node: h(
@@ -125,7 +156,11 @@ export async function render(ctx) {
       pageHeading("Datasets"),
       uploadForm(ctx),
       h("h2", null, "Your datasets"),
-      h("p", { class: "summary", role: "status" }, `${count(connection.totalCount)} dataset${connection.totalCount === 1 ? "" : "s"}.`),
+      h(
+        "p",
+        { class: "summary", role: "status" },
+        `${count(connection.totalCount)} dataset${connection.totalCount === 1 ? "" : "s"}.`,
+      ),
       list,
       h("nav", { class: "pager", "aria-label": "Pages of datasets" }, previous, next),
     ),

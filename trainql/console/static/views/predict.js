@@ -67,10 +67,19 @@ function form(run, schema, signal) {
     submit.textContent = "Predicting…";
     showError(error, null);
     try {
-      const data = await graphql(PREDICT, { input: { trainingRunId: run.id, rows: [row] } }, { signal });
+      const data = await graphql(
+        PREDICT,
+        { input: { trainingRunId: run.id, rows: [row] } },
+        { signal },
+      );
       const prediction = data.predict.predictions[0];
       result.replaceChildren(
-        h("p", { class: "predicted" }, `Predicted ${run.targetColumn}: `, h("strong", { id: "predicted-label" }, prediction.label)),
+        h(
+          "p",
+          { class: "predicted" },
+          `Predicted ${run.targetColumn}: `,
+          h("strong", { id: "predicted-label" }, prediction.label),
+        ),
         barTable({
           id: "prediction-probabilities",
           caption: "Probability of each class",
@@ -95,7 +104,11 @@ function form(run, schema, signal) {
 
 /** The "Predict" section of a run page; it fills itself once the input schema arrives. */
 export function predictSection(run, ctx) {
-  const body = h("div", { class: "predict-body" }, h("p", { class: "loading" }, "Loading the model's input columns…"));
+  const body = h(
+    "div",
+    { class: "predict-body" },
+    h("p", { class: "loading" }, "Loading the model's input columns…"),
+  );
   const node = h(
     "section",
     { class: "card wide", "aria-labelledby": "predict-heading", id: "predict" },
@@ -110,7 +123,11 @@ export function predictSection(run, ctx) {
         return;
       }
       body.replaceChildren(
-        h("p", { class: "hint" }, `Give one value per feature; the model predicts ${run.targetColumn}.`),
+        h(
+          "p",
+          { class: "hint" },
+          `Give one value per feature; the model predicts ${run.targetColumn}.`,
+        ),
         form(run, schema, ctx.signal),
       );
     },
@@ -119,7 +136,9 @@ export function predictSection(run, ctx) {
       const message = failure.unknownField
         ? `This server does not offer predictions yet (its API has no inputSchema): ${failure.message}`
         : `The model's input columns could not be read: ${failure.message}`;
-      body.replaceChildren(h("p", { class: "alert", role: "alert", id: "predict-unavailable" }, message));
+      body.replaceChildren(
+        h("p", { class: "alert", role: "alert", id: "predict-unavailable" }, message),
+      );
     },
   );
   return node;

@@ -37,7 +37,13 @@ function metricsTable(metrics) {
     "table",
     { class: "metrics", id: "run-metrics" },
     h("caption", { class: "visually-hidden" }, "Metrics on the test split"),
-    h("tbody", null, rows.map(([name, value]) => h("tr", null, h("th", { scope: "row" }, name), h("td", { class: "num" }, value)))),
+    h(
+      "tbody",
+      null,
+      rows.map(([name, value]) =>
+        h("tr", null, h("th", { scope: "row" }, name), h("td", { class: "num" }, value)),
+      ),
+    ),
   );
 }
 
@@ -65,7 +71,9 @@ function perClassTable(perClass) {
           "tr",
           null,
           h("th", { scope: "row" }, row.label),
-          [row.accuracy, row.precision, row.recall, row.f1Score].map((value) => h("td", { class: "num" }, metric(value))),
+          [row.accuracy, row.precision, row.recall, row.f1Score].map((value) =>
+            h("td", { class: "num" }, metric(value)),
+          ),
           h("td", { class: "num" }, count(row.support)),
         ),
       ),
@@ -79,18 +87,30 @@ export async function render(ctx) {
   const run = data.trainingRun;
   const following = LIVE_STATUSES.has(run.status);
   if (following) {
-    const stop = live.subscribe(WATCH_RUN, { id: run.id }, {
-      next: (update) => {
-        if (update?.trainingRunUpdated && update.trainingRunUpdated.status !== run.status) ctx.refresh();
+    const stop = live.subscribe(
+      WATCH_RUN,
+      { id: run.id },
+      {
+        next: (update) => {
+          if (update?.trainingRunUpdated && update.trainingRunUpdated.status !== run.status)
+            ctx.refresh();
+        },
+        error: (error) =>
+          ctx.toast(`Live updates of run ${run.id} stopped: ${error.message}`, "error"),
       },
-      error: (error) => ctx.toast(`Live updates of run ${run.id} stopped: ${error.message}`, "error"),
-    });
+    );
     ctx.onCleanup(stop);
   }
   const selection = compareSelection();
-  const compareToggle = h("button", { type: "button", class: "btn btn-quiet", dataset: { focusKey: "compare-toggle" } });
+  const compareToggle = h("button", {
+    type: "button",
+    class: "btn btn-quiet",
+    dataset: { focusKey: "compare-toggle" },
+  });
   const paintToggle = () => {
-    compareToggle.textContent = selection.has(run.id) ? "Remove from comparison" : "Add to comparison";
+    compareToggle.textContent = selection.has(run.id)
+      ? "Remove from comparison"
+      : "Add to comparison";
   };
   compareToggle.addEventListener("click", () => {
     if (selection.has(run.id)) selection.remove(run.id);
@@ -105,26 +125,41 @@ export async function render(ctx) {
     ["Run date", timeElement(run.runDate)],
     ["Trained by", run.trainedBy?.username ?? "—"],
     run.dataset
-      ? ["Dataset", h("a", { href: `#/datasets/${encodeURIComponent(run.dataset.id)}`, id: "run-dataset" }, run.dataset.name)]
+      ? [
+          "Dataset",
+          h(
+            "a",
+            { href: `#/datasets/${encodeURIComponent(run.dataset.id)}`, id: "run-dataset" },
+            run.dataset.name,
+          ),
+        ]
       : null,
     ["Dataset file", h("code", null, run.datasetPath)],
     ["Target column", h("code", null, run.targetColumn)],
-    ["Samples", `${count(run.totalSamples)} (train ${count(run.trainSamples)}, test ${count(run.testSamples)})`],
+    [
+      "Samples",
+      `${count(run.totalSamples)} (train ${count(run.trainSamples)}, test ${count(run.testSamples)})`,
+    ],
     ["Test split", String(run.testSplit)],
     ["Random state", String(run.randomState)],
     run.notes ? ["Notes", run.notes] : null,
   ]);
 
-  const failed = run.status === "FAILED"
-    ? h(
-        "div",
-        { class: "failure", role: "alert", id: "run-error" },
-        h("h2", null, "The training failed"),
-        h("p", null, run.errorMessage ?? "No error message was recorded."),
-      )
-    : null;
+  const failed =
+    run.status === "FAILED"
+      ? h(
+          "div",
+          { class: "failure", role: "alert", id: "run-error" },
+          h("h2", null, "The training failed"),
+          h("p", null, run.errorMessage ?? "No error message was recorded."),
+        )
+      : null;
   const pending = following
-    ? h("p", { class: "notice", role: "status" }, `This run is ${run.status}; the page follows it and shows the results when it ends.`)
+    ? h(
+        "p",
+        { class: "notice", role: "status" },
+        `This run is ${run.status}; the page follows it and shows the results when it ends.`,
+      )
     : null;
 
   const hp = run.hyperparameters;
@@ -149,7 +184,8 @@ export async function render(ctx) {
           "Confusion matrix",
           heatMap({
             ...run.confusionMatrix,
-            caption: "Test samples by actual class (rows) and predicted class (columns); darker means more, the diagonal holds the right answers.",
+            caption:
+              "Test samples by actual class (rows) and predicted class (columns); darker means more, the diagonal holds the right answers.",
           }),
         )
       : null,
@@ -160,7 +196,10 @@ export async function render(ctx) {
           barTable({
             id: "feature-importances",
             caption: "Mean decrease in impurity per input feature, largest first",
-            items: run.featureImportances.map((item) => ({ label: item.feature, value: item.importance })),
+            items: run.featureImportances.map((item) => ({
+              label: item.feature,
+              value: item.importance,
+            })),
             valueHeading: "Importance",
             format: (value) => value.toFixed(4),
           }),
@@ -176,7 +215,19 @@ export async function render(ctx) {
       { class: "run-view", dataset: { runId: run.id, status: run.status } },
       h("p", { class: "breadcrumbs" }, h("a", { href: "#/runs" }, "← All runs")),
       pageHeading(`Run ${run.id}: `, h("span", { class: "version" }, run.modelVersion)),
-      h("div", { class: "actions" }, compareToggle, h("a", { class: "btn btn-quiet", href: `#/accuracy?prefix=${encodeURIComponent(versionPrefix(run.modelVersion))}` }, "Accuracy over time for similar versions")),
+      h(
+        "div",
+        { class: "actions" },
+        compareToggle,
+        h(
+          "a",
+          {
+            class: "btn btn-quiet",
+            href: `#/accuracy?prefix=${encodeURIComponent(versionPrefix(run.modelVersion))}`,
+          },
+          "Accuracy over time for similar versions",
+        ),
+      ),
       failed,
       pending,
       h("div", { class: "cards" }, content),

@@ -32,7 +32,15 @@ const ORDERS = [
   ["MODEL_VERSION", "Model version"],
 ];
 const PAGE_SIZES = [10, 20, 50, 100];
-const FILTER_KEYS = ["status", "trainedBy", "modelVersion", "datasetId", "from", "to", "minAccuracy"];
+const FILTER_KEYS = [
+  "status",
+  "trainedBy",
+  "modelVersion",
+  "datasetId",
+  "from",
+  "to",
+  "minAccuracy",
+];
 
 /** The page's state from the URL's query. */
 function stateFrom(query) {
@@ -92,7 +100,12 @@ function filterForm(state, ctx) {
     h(
       "label",
       { class: "check" },
-      h("input", { type: "checkbox", name: "status", value: status, checked: state.status.includes(status) }),
+      h("input", {
+        type: "checkbox",
+        name: "status",
+        value: status,
+        checked: state.status.includes(status),
+      }),
       ` ${status}`,
     ),
   );
@@ -101,7 +114,9 @@ function filterForm(state, ctx) {
     h(
       "select",
       { name },
-      options.map(([value, label]) => h("option", { value, selected: value === String(selected) }, label)),
+      options.map(([value, label]) =>
+        h("option", { value, selected: value === String(selected) }, label),
+      ),
     );
   const form = h(
     "form",
@@ -117,11 +132,25 @@ function filterForm(state, ctx) {
     h(
       "div",
       { class: "field-row" },
-      field("Run date from (UTC)", text("from", toDateTimeLocal(state.from), { type: "datetime-local" }), "inclusive"),
-      field("Run date before (UTC)", text("to", toDateTimeLocal(state.to), { type: "datetime-local" }), "exclusive"),
+      field(
+        "Run date from (UTC)",
+        text("from", toDateTimeLocal(state.from), { type: "datetime-local" }),
+        "inclusive",
+      ),
+      field(
+        "Run date before (UTC)",
+        text("to", toDateTimeLocal(state.to), { type: "datetime-local" }),
+        "exclusive",
+      ),
       field(
         "Minimum accuracy",
-        text("minAccuracy", state.minAccuracy, { type: "number", min: 0, max: 1, step: "any", inputmode: "decimal" }),
+        text("minAccuracy", state.minAccuracy, {
+          type: "number",
+          min: 0,
+          max: 1,
+          step: "any",
+          inputmode: "decimal",
+        }),
         "0 to 1",
       ),
     ),
@@ -129,33 +158,57 @@ function filterForm(state, ctx) {
       "div",
       { class: "field-row" },
       field("Order by", select("order", ORDERS, state.order)),
-      field("Direction", select("dir", [["DESC", "Descending"], ["ASC", "Ascending"]], state.dir)),
-      field("Runs per page", select("size", PAGE_SIZES.map((n) => [String(n), String(n)]), state.size)),
+      field(
+        "Direction",
+        select(
+          "dir",
+          [
+            ["DESC", "Descending"],
+            ["ASC", "Ascending"],
+          ],
+          state.dir,
+        ),
+      ),
+      field(
+        "Runs per page",
+        select(
+          "size",
+          PAGE_SIZES.map((n) => [String(n), String(n)]),
+          state.size,
+        ),
+      ),
     ),
     h(
       "div",
       { class: "actions" },
-      h("button", { type: "submit", class: "btn btn-primary", dataset: { focusKey: "apply" } }, "Apply"),
+      h(
+        "button",
+        { type: "submit", class: "btn btn-primary", dataset: { focusKey: "apply" } },
+        "Apply",
+      ),
       h("button", { type: "reset", class: "btn", dataset: { focusKey: "clear" } }, "Clear filters"),
     ),
   );
   form.addEventListener("submit", (event) => {
     event.preventDefault();
     const data = new FormData(form);
-    ctx.navigate("/runs", queryOf({
-      status: data.getAll("status"),
-      trainedBy: String(data.get("trainedBy")).trim(),
-      modelVersion: String(data.get("modelVersion")).trim(),
-      datasetId: String(data.get("datasetId")).trim(),
-      from: fromDateTimeLocal(String(data.get("from"))),
-      to: fromDateTimeLocal(String(data.get("to"))),
-      minAccuracy: String(data.get("minAccuracy")).trim(),
-      order: String(data.get("order")),
-      dir: String(data.get("dir")),
-      size: Number(data.get("size")),
-      after: "",
-      before: "",
-    }));
+    ctx.navigate(
+      "/runs",
+      queryOf({
+        status: data.getAll("status"),
+        trainedBy: String(data.get("trainedBy")).trim(),
+        modelVersion: String(data.get("modelVersion")).trim(),
+        datasetId: String(data.get("datasetId")).trim(),
+        from: fromDateTimeLocal(String(data.get("from"))),
+        to: fromDateTimeLocal(String(data.get("to"))),
+        minAccuracy: String(data.get("minAccuracy")).trim(),
+        order: String(data.get("order")),
+        dir: String(data.get("dir")),
+        size: Number(data.get("size")),
+        after: "",
+        before: "",
+      }),
+    );
   });
   form.addEventListener("reset", (event) => {
     event.preventDefault();
@@ -175,14 +228,21 @@ function sortHeading(label, orderField, state, ctx) {
   const next = active && state.dir === "DESC" ? "ASC" : "DESC";
   return h(
     "th",
-    { scope: "col", "aria-sort": active ? (state.dir === "DESC" ? "descending" : "ascending") : null },
+    {
+      scope: "col",
+      "aria-sort": active ? (state.dir === "DESC" ? "descending" : "ascending") : null,
+    },
     h(
       "button",
       {
         type: "button",
         class: "sort",
         dataset: { focusKey: `sort-${orderField}` },
-        onClick: () => ctx.navigate("/runs", queryOf({ ...state, order: orderField, dir: next, after: "", before: "" })),
+        onClick: () =>
+          ctx.navigate(
+            "/runs",
+            queryOf({ ...state, order: orderField, dir: next, after: "", before: "" }),
+          ),
       },
       label,
       h("span", { "aria-hidden": "true" }, active ? (state.dir === "DESC" ? " ▼" : " ▲") : " ↕"),
@@ -213,7 +273,9 @@ function runRow(run, selection, onSelect) {
     h(
       "td",
       null,
-      run.dataset ? h("a", { href: `#/datasets/${encodeURIComponent(run.dataset.id)}` }, run.dataset.name) : "default",
+      run.dataset
+        ? h("a", { href: `#/datasets/${encodeURIComponent(run.dataset.id)}` }, run.dataset.name)
+        : "default",
     ),
   );
 }
@@ -225,7 +287,8 @@ function updateRow(row, run, ctx) {
   row.querySelector(".accuracy").textContent = metric(run.accuracy);
   row.querySelector(".f1").textContent = metric(run.f1Score);
   row.querySelector(".duration").textContent = seconds(run.trainingDurationSeconds);
-  if (!LIVE_STATUSES.has(run.status)) ctx.toast(`Run ${run.id} (${run.modelVersion}) is ${run.status}.`);
+  if (!LIVE_STATUSES.has(run.status))
+    ctx.toast(`Run ${run.id} (${run.modelVersion}) is ${run.status}.`);
 }
 
 export async function render(ctx) {
@@ -234,7 +297,11 @@ export async function render(ctx) {
   const connection = data.trainingRuns;
   const selection = compareSelection();
 
-  const compareButton = h("button", { type: "button", class: "btn", dataset: { focusKey: "compare" } });
+  const compareButton = h("button", {
+    type: "button",
+    class: "btn",
+    dataset: { focusKey: "compare" },
+  });
   const selected = h("span", { class: "selected-runs", role: "status" });
   const paintSelection = () => {
     const ids = selection.ids();
@@ -244,10 +311,19 @@ export async function render(ctx) {
       ? `Selected: ${ids.map((id) => `#${id}`).join(", ")}${ids.length > 5 ? " (at most 5 can be compared)" : ""}`
       : "Select 2 to 5 runs to compare them.";
   };
-  compareButton.addEventListener("click", () => ctx.navigate("/compare", { ids: selection.ids().join(",") }));
+  compareButton.addEventListener("click", () =>
+    ctx.navigate("/compare", { ids: selection.ids().join(",") }),
+  );
   const clearSelection = h(
     "button",
-    { type: "button", class: "btn btn-quiet", onClick: () => { selection.clear(); ctx.refresh(); } },
+    {
+      type: "button",
+      class: "btn btn-quiet",
+      onClick: () => {
+        selection.clear();
+        ctx.refresh();
+      },
+    },
     "Clear selection",
   );
   const onSelect = (run, checked) => {
@@ -261,30 +337,52 @@ export async function render(ctx) {
   const tbody = h("tbody", null, rows);
   for (const [index, run] of connection.nodes.entries()) {
     if (!LIVE_STATUSES.has(run.status)) continue;
-    const stop = live.subscribe(WATCH_RUN, { id: run.id }, {
-      next: (update) => update?.trainingRunUpdated && updateRow(rows[index], update.trainingRunUpdated, ctx),
-      error: (error) => rows[index].querySelector(".status-cell").append(h("span", { class: "live-error" }, ` (live updates stopped: ${error.message})`)),
-    });
+    const stop = live.subscribe(
+      WATCH_RUN,
+      { id: run.id },
+      {
+        next: (update) =>
+          update?.trainingRunUpdated && updateRow(rows[index], update.trainingRunUpdated, ctx),
+        error: (error) =>
+          rows[index]
+            .querySelector(".status-cell")
+            .append(
+              h("span", { class: "live-error" }, ` (live updates stopped: ${error.message})`),
+            ),
+      },
+    );
     ctx.onCleanup(stop);
   }
 
   const info = connection.pageInfo;
-  const previous = h("button", {
-    type: "button",
-    class: "btn",
-    disabled: !info.hasPreviousPage,
-    dataset: { focusKey: "previous", focusAlt: "next" },
-    onClick: () => ctx.navigate("/runs", queryOf({ ...state, after: "", before: info.startCursor })),
-  }, "← Previous");
-  const next = h("button", {
-    type: "button",
-    class: "btn",
-    disabled: !info.hasNextPage,
-    dataset: { focusKey: "next", focusAlt: "previous" },
-    onClick: () => ctx.navigate("/runs", queryOf({ ...state, before: "", after: info.endCursor })),
-  }, "Next →");
+  const previous = h(
+    "button",
+    {
+      type: "button",
+      class: "btn",
+      disabled: !info.hasPreviousPage,
+      dataset: { focusKey: "previous", focusAlt: "next" },
+      onClick: () =>
+        ctx.navigate("/runs", queryOf({ ...state, after: "", before: info.startCursor })),
+    },
+    "← Previous",
+  );
+  const next = h(
+    "button",
+    {
+      type: "button",
+      class: "btn",
+      disabled: !info.hasNextPage,
+      dataset: { focusKey: "next", focusAlt: "previous" },
+      onClick: () =>
+        ctx.navigate("/runs", queryOf({ ...state, before: "", after: info.endCursor })),
+    },
+    "Next →",
+  );
 
-  const filtered = FILTER_KEYS.some((key) => (Array.isArray(state[key]) ? state[key].length : state[key]));
+  const filtered = FILTER_KEYS.some((key) =>
+    Array.isArray(state[key]) ? state[key].length : state[key],
+  );
   const summary = `${count(connection.totalCount)} run${connection.totalCount === 1 ? "" : "s"} ${filtered ? "match the filters" : "in all"}; ${connection.nodes.length} on this page, ordered by ${orderLabel(state)}.`;
 
   const table = connection.nodes.length
@@ -316,7 +414,11 @@ export async function render(ctx) {
           tbody,
         ),
       )
-    : h("p", { class: "empty" }, filtered ? "No run matches these filters." : "No training run yet.");
+    : h(
+        "p",
+        { class: "empty" },
+        filtered ? "No run matches these filters." : "No training run yet.",
+      );
 
   return {
     title: "Training runs",

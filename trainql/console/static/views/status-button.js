@@ -25,7 +25,11 @@ export function trainingStatusButton({ datasetId, currentStatus, onStatusChange,
     button.disabled = loading;
     button.className = `btn ${status === "trained" ? "btn-success" : "btn-default"}`;
     button.dataset.status = status;
-    button.textContent = loading ? "Updating..." : status === "trained" ? "✓ Trained" : "Mark as Trained";
+    button.textContent = loading
+      ? "Updating..."
+      : status === "trained"
+        ? "✓ Trained"
+        : "Mark as Trained";
   }
 
   button.addEventListener("click", async () => {
@@ -51,7 +55,8 @@ export function trainingStatusButton({ datasetId, currentStatus, onStatusChange,
       loading = false;
       paint();
       // A disabled button loses the focus: give it back to a keyboard user.
-      if (hadFocus && (document.activeElement === document.body || document.activeElement === null)) button.focus();
+      if (hadFocus && (document.activeElement === document.body || document.activeElement === null))
+        button.focus();
     }
   });
   paint();
