@@ -11,8 +11,11 @@ have made none, thrown nothing, and broken no rule of its Content-Security-Polic
 from __future__ import annotations
 
 import asyncio
+import json
+import os
 import re
 import shutil
+import subprocess
 import uuid
 from collections.abc import Awaitable, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -25,7 +28,7 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, Page, Route, expect, sync_playwright
 
-from tests.browser import OfflinePage, launch_chromium, offline_page
+from tests.browser import OfflinePage, launch_chromium, offline_page, require
 from tests.factories import DEFAULT_PASSWORD, Account, Factory
 from tests.live import LiveServer, live_server, settings_env
 from trainql.config import Settings
@@ -1006,3 +1009,95 @@ def test_the_first_load_is_under_300_kb_and_leaves_for_no_other_host(
     static = [path for path in browser_page.responses if path.startswith("/console/static/")]
     assert len(static) >= 10  # every module, the stylesheet and the icon
     assert all(status == 200 for status in browser_page.responses.values())
+
+
+# --- Firefox -------------------------------------------------------------------------------
+
+FIREFOX = Path(os.environ.get("TRAINQL_TEST_FIREFOX", "/usr/bin/firefox-esr"))
+FIREFOX_DRIVER = Path(__file__).with_name("firefox")  # package.json: puppeteer-core, pinned
+
+
+def test_the_console_works_in_firefox(console: Console, tmp_path: Path):
+    """The main journey in Debian's firefox-esr, over WebDriver BiDi (firefox/journey.mjs):
+    sign-in, the runs table paged both ways, the heat map, the toggle, a training followed
+    live over the WebSocket, with no other host asked and no CSP violation."""
+    node = shutil.which("node")
+    require(FIREFOX.is_file(), f"no firefox at {FIREFOX} (apt-get install firefox-esr)")
+    require(node is not None, "no node to run puppeteer-core")
+    require(
+        (FIREFOX_DRIVER / "node_modules" / "puppeteer-core").is_dir(),
+        f"puppeteer-core is not installed: run `npm ci` in {FIREFOX_DRIVER}",
+    )
+    # given: a trainer with 12 runs of known accuracy, a real run, and a dataset to train on
+    trainer = console.account("firefox", Role.HR_STAFF, Role.MANAGER)
+    tag = uuid.uuid4().hex[:6]
+    rows = [
+        {
+            "run_date": BASE_DATE + timedelta(minutes=i),
+            "model_version": f"ff-{tag}-{i:02d}",
+            "status": "COMPLETED",
+            "accuracy": round(0.6 + ((i * 5) % 12) / 100, 2),
+            "trained_by_id": trainer.user.id,
+        }
+        for i in range(12)
+    ]
+    ids = console.with_factory(lambda factory: factory.training_runs(rows))
+    order = sorted(range(12), key=lambda i: (-rows[i]["accuracy"], -ids[i]))
+    expected = [str(ids[i]) for i in order]
+    admin_token = console.token("admin", ADMIN_PASSWORD)  # (so it is not the trainer's)
+    trained = console.graphql(
+        TRAIN, {"input": {"hyperparameters": {"nEstimators": 20}}}, token=admin_token
+    )
+    run_id = trained["data"]["trainModel"]["trainingRun"]["id"]
+    stored = console.graphql(RUN_DETAILS, {"id": run_id}, token=admin_token)["data"][
+        "trainingRun"
+    ]
+    dataset = console.upload(trainer, "firefox", skills_csv(tmp_path, 4000))
+    config = {
+        "firefox": str(FIREFOX),
+        "base": console.server.base_url,
+        "username": trainer.user.username,
+        "password": DEFAULT_PASSWORD,
+        "trainer": trainer.user.username,
+        "runId": run_id,
+        "datasetId": dataset["id"],
+        "trees": 300,
+    }
+    (tmp_path / "config.json").write_text(json.dumps(config))
+
+    # when
+    done = subprocess.run(
+        [str(node), str(FIREFOX_DRIVER / "journey.mjs"), str(tmp_path / "config.json")],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+        cwd=FIREFOX_DRIVER,
+    )
+
+    # then
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert "error" not in report, report["error"]
+    steps = report["steps"]
+    assert steps["wrongPassword"] == "Unable to log in with provided credentials."
+    assert steps["signedIn"] == trainer.user.username
+    assert console.graphql("{ me { username } }", token=steps["token"])["data"]["me"] == {
+        "username": trainer.user.username
+    }
+    assert steps["firstPage"] == expected[:10]
+    assert steps["secondPage"] == expected[10:]
+    assert steps["backPage"] == expected[:10]
+    assert steps["matrix"] == stored["confusionMatrix"]["matrix"]
+    assert steps["importances"] == [
+        f["feature"] for f in sorted(stored["featureImportances"], key=lambda f: -f["importance"])
+    ]
+    assert steps["toggleBefore"] == "Mark as Trained"
+    assert steps["toggleAfterReload"] == "✓ Trained"
+    assert steps["timeline"] == ["QUEUED", "RUNNING", "COMPLETED"]
+    assert steps["sameDocument"] is True
+    assert report["pageErrors"] == []
+    assert report["cspViolations"] == []
+    hosts = {httpx.URL(url).host for url in report["requests"] if not url.startswith("data:")}
+    assert hosts == {"127.0.0.1"}
+    assert report["userAgent"].startswith("firefox/")
