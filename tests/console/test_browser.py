@@ -834,14 +834,22 @@ def test_graphql_errors_show_their_message_never_a_blank_page(
     expect(page.locator(".error-message")).to_have_text("Not found.")
     expect(page.locator(".error-code")).to_have_text("Error code: NOT_FOUND")
 
-    # a cursor this server never issued, in a hand-edited link
+    # a cursor this server never issued, in a hand-edited link: the message, under the
+    # filters, which stay usable
     open_route(page, console, "/runs?after=not-a-cursor")
     expect(page.locator(".error-code")).to_have_text("Error code: BAD_USER_INPUT")
     expect(page.locator(".error-message")).to_contain_text("after")
-
-    # and "Try again" from there goes on working once the link is right
-    page.goto(console.url("/runs"))
     expect(page.get_by_role("heading", name="Training runs", exact=True)).to_be_visible()
+
+    # a dataset id that is no UUID, typed in the filter
+    page.get_by_label("Dataset id").fill("not-a-uuid")
+    page.get_by_role("button", name="Apply").click()
+    expect(page.locator(".error-code")).to_have_text("Error code: BAD_USER_INPUT")
+    expect(page.locator(".error-message")).to_contain_text("not-a-uuid")
+
+    # and clearing the filters brings the runs back
+    page.get_by_role("button", name="Clear filters").click()
+    expect(page.locator("#runs-summary")).to_contain_text("runs in all")
 
 
 # --- charts, keyboard, first load ------------------------------------------------------------
@@ -1049,9 +1057,7 @@ def test_the_console_works_in_firefox(console: Console, tmp_path: Path):
         TRAIN, {"input": {"hyperparameters": {"nEstimators": 20}}}, token=admin_token
     )
     run_id = trained["data"]["trainModel"]["trainingRun"]["id"]
-    stored = console.graphql(RUN_DETAILS, {"id": run_id}, token=admin_token)["data"][
-        "trainingRun"
-    ]
+    stored = console.graphql(RUN_DETAILS, {"id": run_id}, token=admin_token)["data"]["trainingRun"]
     dataset = console.upload(trainer, "firefox", skills_csv(tmp_path, 4000))
     config = {
         "firefox": str(FIREFOX),

@@ -3,7 +3,7 @@
 // The filters, order and cursor live in the URL (#/runs?status=COMPLETED&order=ACCURACY…),
 // so a reload or a shared link shows the same page.
 
-import { graphql } from "../api.js";
+import { ApiError, graphql } from "../api.js";
 import {
   LIVE_STATUSES,
   count,
@@ -19,7 +19,7 @@ import {
 } from "../dom.js";
 import { live } from "../live.js";
 import { RUNS, WATCH_RUN } from "../queries.js";
-import { pageHeading } from "../ui.js";
+import { errorPanel, pageHeading } from "../ui.js";
 import { compareSelection } from "./selection.js";
 
 export const errorHeading = "The training runs could not be listed";
@@ -293,7 +293,25 @@ function updateRow(row, run, ctx) {
 
 export async function render(ctx) {
   const state = stateFrom(ctx.query);
-  const data = await graphql(RUNS, variablesOf(state), { signal: ctx.signal });
+  let data;
+  try {
+    data = await graphql(RUNS, variablesOf(state), { signal: ctx.signal });
+  } catch (error) {
+    // A refused filter (a malformed dataset id, an old cursor): the message, under the form
+    // that can put it right. A refused sign-in or role ends the view (app.js shows it).
+    if (error.name === "AbortError" || !(error instanceof ApiError)) throw error;
+    if (["UNAUTHENTICATED", "FORBIDDEN"].includes(error.code)) throw error;
+    return {
+      title: "Training runs",
+      node: h(
+        "section",
+        { class: "runs-view" },
+        pageHeading("Training runs"),
+        filterForm(state, ctx),
+        errorPanel(error, { heading: errorHeading, level: 2 }),
+      ),
+    };
+  }
   const connection = data.trainingRuns;
   const selection = compareSelection();
 
