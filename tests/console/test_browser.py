@@ -1039,7 +1039,7 @@ def test_the_console_works_in_firefox(console: Console, tmp_path: Path):
     # given: a trainer with 12 runs of known accuracy, a real run, and a dataset to train on
     trainer = console.account("firefox", Role.HR_STAFF, Role.MANAGER)
     tag = uuid.uuid4().hex[:6]
-    rows = [
+    rows: list[dict[str, Any]] = [
         {
             "run_date": BASE_DATE + timedelta(minutes=i),
             "model_version": f"ff-{tag}-{i:02d}",
