@@ -32,10 +32,9 @@ from tests.browser import OfflinePage, launch_chromium, offline_page, require
 from tests.factories import DEFAULT_PASSWORD, Account, Factory
 from tests.live import LiveServer, live_server, settings_env
 from trainql.config import Settings
-from trainql.db.engine import Database
 from trainql.domain import Role, TrainingRun
 from trainql.ml.generator import write_future_skills_csv
-from trainql.resolvers.context import Services
+from trainql.services import Services
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -98,7 +97,7 @@ class Console:
     def with_factory(self, operation: Callable[[Factory], Awaitable[T]]) -> T:
         async def main() -> T:
             settings = Settings(state_dir=self.state_dir, database_url=self.database_url)
-            services = Services(settings=settings, db=Database(self.database_url))
+            services = Services.create(settings)
             try:
                 return await operation(Factory(services))
             finally:
