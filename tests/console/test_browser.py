@@ -26,6 +26,7 @@ from typing import Any, TypeVar
 
 import httpx
 import pytest
+from graphql import GraphQLObjectType, build_schema, extend_schema, parse, validate
 from playwright.sync_api import Browser, Page, Route, expect, sync_playwright
 
 from tests.browser import OfflinePage, launch_chromium, offline_page, require
@@ -34,6 +35,7 @@ from tests.live import LiveServer, live_server, settings_env
 from trainql.config import Settings
 from trainql.domain import Role, TrainingRun
 from trainql.ml.generator import write_future_skills_csv
+from trainql.schema import schema as graphql_schema
 from trainql.services import Services
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -1016,6 +1018,75 @@ def test_the_first_load_is_under_300_kb_and_leaves_for_no_other_host(
     static = [path for path in browser_page.responses if path.startswith("/console/static/")]
     assert len(static) >= 10  # every module, the stylesheet and the icon
     assert all(status == 200 for status in browser_page.responses.values())
+
+
+# --- the documents the console sends ------------------------------------------------------
+
+# Issue 12's and issue 13's schema blocks (their names are the contract), as SDL extending
+# today's schema: what the console's predict form and sign-out are written against. Each
+# applies only while the server's schema lacks it; then its documents must fail today.
+ISSUE_12 = """
+input PredictInput { trainingRunId: ID, modelVersion: String, alias: String, rows: [JSON!]! }
+type ClassProbability { label: String!, probability: Float! }
+type Prediction { label: String!, probabilities: [ClassProbability!]! }
+type PredictionResult {
+  trainingRun: TrainingRun!, predictions: [Prediction!]!, ignoredColumns: [String!]!
+}
+enum FeatureKind { CATEGORICAL NUMERIC }
+type FeatureColumn { name: String!, kind: FeatureKind!, categories: [String!] }
+extend type Query { predict(input: PredictInput!): PredictionResult! }
+extend type TrainingRun { inputSchema: [FeatureColumn!], aliases: [String!]! }
+"""
+ISSUE_13 = "extend type Mutation { revokeToken: Boolean! }"
+CONTRACT = [  # (the field that shows it landed, its SDL, the documents that need it)
+    ("Query", "predict", ISSUE_12, {"INPUT_SCHEMA", "PREDICT"}),
+    ("Mutation", "revokeToken", ISSUE_13, {"REVOKE_TOKEN"}),
+]
+
+DOCUMENTS_SCRIPT = """async (url) => {
+  const queries = await import(url);
+  const documents = {};
+  for (const [name, value] of Object.entries(queries)) {
+    if (typeof value === "string") documents[name] = value;
+  }
+  for (let n = 2; n <= 5; n += 1) documents[`compareRuns(${n})`] = queries.compareRuns(n);
+  return documents;
+}"""
+
+
+def test_every_document_the_console_sends_is_valid_against_the_schema_or_the_contract(
+    console: Console, browser_page: OfflinePage
+):
+    page = browser_page.page
+    # given: every GraphQL document of queries.js, as the browser's module holds them
+    page.goto(console.url("/signin"))
+    queries = page.locator('link[rel="modulepreload"][href$="/queries.js"]').get_attribute("href")
+    documents: dict[str, str] = page.evaluate(
+        DOCUMENTS_SCRIPT, f"{console.server.base_url}{queries}"
+    )
+    today = build_schema(graphql_schema.as_str())
+    contract, missing = today, set()
+    for type_name, field_name, sdl, needing in CONTRACT:
+        root = today.get_type(type_name)
+        assert isinstance(root, GraphQLObjectType)
+        if field_name not in root.fields:
+            contract = extend_schema(contract, parse(sdl))
+            missing |= needing
+
+    # when
+    invalid_today = {
+        name for name, document in documents.items() if validate(today, parse(document))
+    }
+    invalid_with_the_contract = {
+        name: [error.message for error in validate(contract, parse(document))]
+        for name, document in documents.items()
+        if validate(contract, parse(document))
+    }
+
+    # then: all of them hold with issues 12 and 13; today, only the ones that need them fail
+    assert len(documents) >= 18
+    assert invalid_with_the_contract == {}
+    assert invalid_today == missing
 
 
 # --- Firefox -------------------------------------------------------------------------------
