@@ -683,6 +683,25 @@ def test_the_dataset_toggle_behaves_like_the_legacy_component_and_survives_a_rel
     expect(button).to_be_enabled()
 
 
+def test_a_refused_upload_shows_the_servers_message_and_adds_nothing(
+    console: Console, browser_page: OfflinePage, tmp_path: Path
+):
+    page = browser_page.page
+    owner = console.account("uploader")
+    (tmp_path / "twice.csv").write_bytes(b"a,b,a\n1,2,3\n")
+    sign_in(page, console, owner.user.username, DEFAULT_PASSWORD)
+
+    page.get_by_label("CSV file").set_input_files(str(tmp_path / "twice.csv"))
+    page.get_by_role("button", name="Upload").click()
+
+    expect(page.locator("#upload-error")).to_have_text(
+        "The upload failed: The header row repeats column names: a; names must be unique."
+    )
+    expect(page.get_by_role("button", name="Upload")).to_be_enabled()
+    listed = console.graphql("{ datasets { totalCount } }", token=owner.token)
+    assert listed == {"data": {"datasets": {"totalCount": 0}}}
+
+
 # --- predictions (issue 12) ----------------------------------------------------------------
 
 PREDICT = """
