@@ -157,6 +157,9 @@ def browser_page(chromium: Browser) -> Iterator[OfflinePage]:
         assert offline.blocked == [], "the page asked another host"
         assert offline.errors == [], "the page threw"
         assert offline.csp_violations() == []
+        # What a script writes when it shows a value it did not have.
+        shown = offline.page.evaluate("document.body.innerText")
+        assert not re.findall(r"\b(?:null|undefined|NaN)\b|\[object \w+\]", shown), shown
 
 
 def sign_in(page: Page, console: Console, username: str, password: str) -> None:
@@ -466,9 +469,11 @@ def test_a_background_training_started_from_the_console_is_followed_live(
     assert page.evaluate("window.__sameDocument") is True
     expect(page.locator("#training-outcome")).to_contain_text("Completed: accuracy 0.")
 
-    # and the link opens the run, trained on this dataset
+    # and the link opens the run, trained on this dataset, which the dataset now lists
     page.locator("#trained-run-link").click()
     expect(page.locator("#run-dataset")).to_have_text("skills")
+    page.go_back()
+    expect(page.locator("#dataset-runs tbody tr")).to_have_count(1)
 
 
 def test_the_run_page_shows_the_confusion_matrix_and_importances_with_the_right_numbers(

@@ -26,7 +26,14 @@ function bar(fraction, className = "bar") {
  * Horizontal bars, largest first: items [{label, value}], `format(value)` the text shown.
  * A table (label, value as text, bar), so the numbers are what assistive technology reads.
  */
-export function barTable({ caption, items, valueHeading = "Value", format = metric, id }) {
+export function barTable({
+  caption,
+  items,
+  labelHeading = "Feature",
+  valueHeading = "Value",
+  format = metric,
+  id,
+}) {
   const sorted = [...items].sort((a, b) => b.value - a.value || a.label.localeCompare(b.label));
   const max = Math.max(...sorted.map((item) => item.value), 0) || 1;
   return h(
@@ -39,7 +46,7 @@ export function barTable({ caption, items, valueHeading = "Value", format = metr
       h(
         "tr",
         null,
-        h("th", { scope: "col" }, "Feature"),
+        h("th", { scope: "col" }, labelHeading),
         h("th", { scope: "col", class: "num" }, valueHeading),
         h("th", { scope: "col", class: "bar-cell" }, srOnly("Bar")),
       ),

@@ -40,6 +40,13 @@ export function append(parent, children) {
   return parent;
 }
 
+/** Replace `parent`'s children with `children`, skipping null and false as `h` does (the
+ * DOM's own replaceChildren would write them as the text "null"). */
+export function replace(parent, ...children) {
+  parent.replaceChildren();
+  return append(parent, children);
+}
+
 /** Text for screen readers only. */
 export function srOnly(text) {
   return h("span", { class: "visually-hidden" }, text);

@@ -3,7 +3,7 @@
 // QUEUED → RUNNING → COMPLETED, through the trainingRunUpdated subscription.
 
 import { graphql } from "../api.js";
-import { count, field, h, metric, statusBadge, timeElement } from "../dom.js";
+import { count, field, h, metric, replace, statusBadge, timeElement } from "../dom.js";
 import { live } from "../live.js";
 import { DATASET, DATASET_RUNS, TRAIN, WATCH_RUN } from "../queries.js";
 import { alertBox, errorPanel, hasRole, pageHeading, showError } from "../ui.js";
@@ -250,7 +250,8 @@ async function runsSection(dataset, ctx) {
         body.replaceChildren(h("p", null, "No run was trained on this dataset yet."));
         return;
       }
-      body.replaceChildren(
+      replace(
+        body,
         h(
           "table",
           { class: "runs", id: "dataset-runs" },

@@ -5,7 +5,7 @@
 
 import { graphql } from "../api.js";
 import { barTable } from "../charts.js";
-import { field, h } from "../dom.js";
+import { field, h, replace } from "../dom.js";
 import { INPUT_SCHEMA, PREDICT } from "../queries.js";
 import { alertBox, showError } from "../ui.js";
 
@@ -73,7 +73,8 @@ function form(run, schema, signal) {
         { signal },
       );
       const prediction = data.predict.predictions[0];
-      result.replaceChildren(
+      replace(
+        result,
         h(
           "p",
           { class: "predicted" },
@@ -84,6 +85,7 @@ function form(run, schema, signal) {
           id: "prediction-probabilities",
           caption: "Probability of each class",
           items: prediction.probabilities.map((p) => ({ label: p.label, value: p.probability })),
+          labelHeading: "Class",
           valueHeading: "Probability",
         }),
         data.predict.ignoredColumns.length
