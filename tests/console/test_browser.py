@@ -286,7 +286,6 @@ def test_signing_out_forgets_the_token_in_the_browser(console: Console, browser_
     assert page.evaluate("localStorage.getItem('token')") is None
 
 
-@pytest.mark.skip(reason="needs issue 13's revokeToken mutation on main")
 def test_signing_out_revokes_the_token(console: Console, browser_page: OfflinePage):
     page = browser_page.page
     user = console.account("revoker", Role.MANAGER)
@@ -926,7 +925,9 @@ def test_accuracy_over_time_is_a_line_chart_with_its_numbers_as_text(
 
 
 def focus_by_tab(page: Page, selector: str, limit: int = 120) -> None:
-    """Press Tab until the focused element matches `selector` (as a keyboard user would)."""
+    """Press Tab until the focused element matches `selector` (as a keyboard user would),
+    once the view on screen is complete."""
+    wait_until_shown(page)
     for _ in range(limit):
         page.keyboard.press("Tab")
         if page.evaluate("(s) => document.activeElement?.matches(s) ?? false", selector):
@@ -1001,6 +1002,7 @@ def test_a_keyboard_alone_signs_in_pages_opens_a_run_compares_and_toggles(
 
     # the dataset toggle, with Space, keeps the focus
     page.goto(console.url(f"/datasets/{created['id']}"))
+    expect(page.get_by_role("heading", name="Dataset: keyboard")).to_be_focused()
     focus_by_tab(page, f'button[data-dataset-id="{created["id"]}"]')
     page.keyboard.press("Space")
     toggle = page.locator(f'button[data-dataset-id="{created["id"]}"]')
