@@ -75,6 +75,8 @@ async def test_the_page_forbids_inline_scripts_and_every_other_origin(client: ht
     assert policy["frame-ancestors"] == "'none'"
     assert "'unsafe-inline'" not in response.headers["content-security-policy"]
     assert response.headers["x-content-type-options"] == "nosniff"
+    assert response.headers["x-frame-options"] == "DENY"
+    assert response.headers["referrer-policy"] == "no-referrer"
     assert response.headers["cache-control"] == "no-cache"
     parts = parse(response.text)
     assert parts.inline_code == []

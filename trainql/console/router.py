@@ -45,10 +45,10 @@ CONTENT_SECURITY_POLICY = "; ".join(
         "trusted-types 'none'",
     )
 )
+# The console's own: stricter than the policy http/security_headers.py gives other pages,
+# which never replaces it (and adds nosniff, no-referrer and X-Frame-Options itself).
 SECURITY_HEADERS = {
     "Content-Security-Policy": CONTENT_SECURITY_POLICY,
-    "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "no-referrer",
     "Cross-Origin-Opener-Policy": "same-origin",
 }
 
