@@ -42,6 +42,8 @@ def settings_env(
         TRAINQL_STATE_DIR=str(state_dir),
         TRAINQL_DATA_ROOT=str(state_dir / "data"),
         TRAINQL_MODEL_DIR=str(state_dir / "models"),
+        # A test server never downloads from the npm registry on start.
+        TRAINQL_FETCH_ASSETS="false",
         PYTHONUNBUFFERED="1",
     )
     env.update(extra or {})

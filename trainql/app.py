@@ -11,11 +11,12 @@ from fastapi.responses import JSONResponse
 
 from trainql import __version__
 from trainql.config import Settings, get_settings
+from trainql.console.router import console_router
 from trainql.db import migrate
-from trainql.http.api_docs import install_api_docs
 from trainql.http.cors import install_cors
 from trainql.http.request_guard import RequestGuard, RequestLimits
 from trainql.http.security_headers import SecurityHeaders
+from trainql.playground.swagger import docs_router
 from trainql.rest_compat import auth as rest_auth
 from trainql.rest_compat import datasets as rest_datasets
 from trainql.rest_compat import training as rest_training
@@ -26,6 +27,8 @@ from trainql.schema.router import build_graphql_router
 from trainql.services import Services
 
 logger = logging.getLogger("trainql")
+
+OPENAPI_URL = "/api/openapi.json"
 
 
 class StaleDatabaseError(RuntimeError):
@@ -62,9 +65,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version=__version__,
         lifespan=lifespan,
         redirect_slashes=False,
-        docs_url=None,  # http/api_docs.py serves it, with its Content-Security-Policy
+        docs_url=None,  # playground/swagger.py serves it, from local files when installed
         redoc_url=None,
-        openapi_url="/api/openapi.json",
+        openapi_url=OPENAPI_URL,
     )
     app.state.services = services
     install_error_handlers(app)
@@ -88,7 +91,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(rest_auth.router)
     app.include_router(rest_training.router)
     app.include_router(rest_datasets.router)
-    install_api_docs(app)
+    app.include_router(console_router())
+    app.include_router(
+        docs_router(
+            settings.playground_path, openapi_url=OPENAPI_URL, title=f"{app.title} - Swagger UI"
+        )
+    )
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> dict[str, str]:

@@ -44,7 +44,9 @@ users_app = typer.Typer(help="Manage users.", no_args_is_help=True)
 app.add_typer(users_app, name="users")
 dataset_app = typer.Typer(help="Datasets.", no_args_is_help=True)
 app.add_typer(dataset_app, name="dataset")
-playground_app = typer.Typer(help="GraphiQL's assets, for a /graphql that works offline.")
+playground_app = typer.Typer(
+    help="GraphiQL's and Swagger UI's assets, for a /graphql and /api/docs that work offline."
+)
 app.add_typer(playground_app, name="playground", no_args_is_help=True)
 
 T = TypeVar("T")
@@ -209,6 +211,9 @@ def serve(
         install_default_dataset(settings.data_path)
     except TrainqlError as exc:
         raise fail(exc.message) from exc
+    if settings.fetch_assets:
+        _fetch_browser_assets(settings)
+    typer.echo(f"Console: http://{host}:{port}/console")
     uvicorn.run(
         "trainql.http.serving:app_factory",
         factory=True,
@@ -223,6 +228,41 @@ def serve(
         # what is left and run the shutdown hooks (which record background runs).
         timeout_graceful_shutdown=settings.shutdown_grace_s,
     )
+
+
+# How long `serve` waits on the registry for each step of the one-time asset download: an
+# offline machine whose packets are dropped (not refused) costs at most this, once.
+ASSET_FETCH_TIMEOUT_S = 10.0
+
+
+def _fetch_browser_assets(settings: Settings) -> None:
+    """Download GraphiQL's and Swagger UI's assets once, when missing, saying so. A failure
+    (no internet) is one line: the pages fall back to their CDN; the console needs none."""
+    from trainql.playground import assets as playground
+
+    directory = settings.playground_path
+    if playground.is_installed(directory, playground.ALL_PACKAGES):
+        return
+    typer.echo(
+        f"Fetching GraphiQL's and Swagger UI's assets once from {settings.npm_registry} "
+        f"into {directory} (TRAINQL_FETCH_ASSETS=false skips this)..."
+    )
+    try:
+        installed = playground.install(
+            directory,
+            registry=settings.npm_registry,
+            packages=playground.ALL_PACKAGES,
+            timeout=ASSET_FETCH_TIMEOUT_S,
+        )
+    except (playground.PlaygroundInstallError, OSError) as exc:
+        typer.secho(
+            f"  could not fetch them ({exc}): /graphql and /api/docs load them from a CDN "
+            "until `trainql playground install` succeeds (or the directory is copied from a "
+            "connected machine). /console needs nothing from the internet.",
+            fg="yellow",
+        )
+        return
+    typer.echo(f"  installed {', '.join(package.folder for package in installed)}.")
 
 
 # The two ways to give a password, shared by the commands that take one.
@@ -317,20 +357,26 @@ def dataset_generate(
 def playground_install(
     force: Annotated[bool, typer.Option(help="Download again what is already installed.")] = False,
 ) -> None:
-    """Download GraphiQL, React and React DOM from the npm registry (TRAINQL_NPM_REGISTRY)
-    into TRAINQL_PLAYGROUND_DIR, so GET /graphql serves them instead of using a CDN."""
+    """Download GraphiQL (with React and React DOM) and Swagger UI from the npm registry
+    (TRAINQL_NPM_REGISTRY) into TRAINQL_PLAYGROUND_DIR, so GET /graphql and GET /api/docs
+    serve them instead of using a CDN."""
     from trainql.playground import assets as playground
 
     settings = get_settings()
     directory = settings.playground_path
     try:
-        installed = playground.install(directory, registry=settings.npm_registry, force=force)
+        installed = playground.install(
+            directory, registry=settings.npm_registry, packages=playground.ALL_PACKAGES, force=force
+        )
     except (playground.PlaygroundInstallError, OSError) as exc:
         raise fail(f"could not install the playground: {exc}") from exc
     for package in installed:
         typer.echo(f"installed {package.folder}")
     state = "are" if installed else "were already"
-    typer.echo(f"GraphiQL's assets {state} in {directory}; GET /graphql serves them.")
+    typer.echo(
+        f"GraphiQL's and Swagger UI's assets {state} in {directory}; "
+        "GET /graphql and GET /api/docs serve them."
+    )
 
 
 @app.command()

@@ -101,12 +101,18 @@ class Settings(BaseSettings):
     )
     playground_dir: Path | None = Field(
         None,
-        description="GraphiQL's assets, installed by `trainql playground install` and served "
-        "from here when present (default <state_dir>/playground).",
+        description="GraphiQL's and Swagger UI's assets, installed by `trainql playground "
+        "install` (or the first `trainql serve`) and served from here when present "
+        "(default <state_dir>/playground).",
     )
     npm_registry: str = Field(
         "https://registry.npmjs.org",
         description="The npm registry (or mirror) `trainql playground install` downloads from.",
+    )
+    fetch_assets: bool = Field(
+        True,
+        description="Whether `trainql serve` downloads GraphiQL's and Swagger UI's assets "
+        "once, on start, when they are missing from the playground directory.",
     )
     apq_cache_size: int = Field(
         1000, ge=1, description="Most automatic persisted queries kept (least recently used go)."

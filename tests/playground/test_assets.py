@@ -1,4 +1,5 @@
-"""`trainql playground install`: GraphiQL's assets from an npm registry, verified.
+"""`trainql playground install` and the first `trainql serve`: GraphiQL's and Swagger UI's
+assets from an npm registry, verified.
 
 The registry here is a real HTTP server in the test serving real npm tarballs built in the
 test; .ci/run installs the pinned packages from the npm registry itself before the
@@ -21,13 +22,17 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+import httpx
 import pytest
 
-from tests.live import settings_env
+from tests.live import free_port, live_server, settings_env
 from trainql.playground.assets import (
+    ALL_PACKAGES,
     PACKAGES,
+    SWAGGER_PACKAGES,
     NpmPackage,
     PlaygroundInstallError,
+    asset_paths,
     install,
     is_installed,
 )
@@ -207,6 +212,13 @@ def test_pinned_packages_cover_react_react_dom_graphiql_and_its_explorer():
     assert all(package.integrity.startswith("sha512-") for package in PACKAGES)
 
 
+def test_swagger_ui_is_pinned_with_the_files_its_page_loads():
+    assert [(p.name, p.version) for p in SWAGGER_PACKAGES] == [("swagger-ui-dist", "5.35.0")]
+    assert set(SWAGGER_PACKAGES[0].files) >= {"swagger-ui-bundle.js", "swagger-ui.css"}
+    assert SWAGGER_PACKAGES[0].integrity.startswith("sha512-")
+    assert ALL_PACKAGES == PACKAGES + SWAGGER_PACKAGES
+
+
 def test_cli_install_uses_the_configured_registry_and_reports_a_refusal(
     registry: FakeRegistry, tmp_path: Path
 ):
@@ -234,3 +246,85 @@ def test_cli_install_uses_the_configured_registry_and_reports_a_refusal(
     assert "refusing to install it" in done.stderr
     assert "/react/18.2.0" in registry.requests
     assert not (tmp_path / "state" / "playground" / "react@18.2.0").exists()
+
+
+def serve_env(tmp_path: Path, registry_url: str, *, fetch: bool = True) -> dict[str, str]:
+    return settings_env(
+        database_url=f"sqlite:///{tmp_path / 'trainql.db'}",
+        state_dir=tmp_path / "state",
+        extra={
+            "TRAINQL_NPM_REGISTRY": registry_url,
+            "TRAINQL_FETCH_ASSETS": "true" if fetch else "false",
+        },
+    )
+
+
+def install_fake_assets(directory: Path) -> None:
+    for asset in asset_paths(ALL_PACKAGES):
+        path = directory / asset
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(f"/* {asset} */")
+
+
+@pytest.mark.slow
+def test_first_serve_fetches_the_missing_assets_and_says_so(registry: FakeRegistry, tmp_path: Path):
+    # given: a registry whose react is not the pinned one, and nothing installed yet
+    registry.publish("react", "18.2.0", {"umd/react.production.min.js": b"x", "LICENSE": b"x"})
+    env = serve_env(tmp_path, registry.url)
+
+    # when
+    with live_server(env, log_path=tmp_path / "serve.log") as server:
+        console = httpx.get(f"{server.base_url}/console")
+        docs = httpx.get(f"{server.base_url}/api/docs")
+        output = server.output()
+
+    # then: serve asked the registry, refused the tarball, said so, and served anyway
+    assert "/react/18.2.0" in registry.requests
+    assert (
+        f"Fetching GraphiQL's and Swagger UI's assets once from {registry.url} into "
+        f"{tmp_path / 'state' / 'playground'}"
+    ) in output
+    assert "could not fetch them (react@18.2.0: the downloaded tarball's integrity" in output
+    assert "/console needs nothing from the internet" in output
+    assert not (tmp_path / "state" / "playground" / "react@18.2.0").exists()
+    assert console.status_code == 200
+    assert "cdn.jsdelivr.net" in docs.text  # the fallback page
+
+
+@pytest.mark.slow
+def test_serve_offline_says_so_in_one_line_and_serves(tmp_path: Path):
+    # given: a registry address nothing listens on (an offline machine's registry)
+    env = serve_env(tmp_path, f"http://127.0.0.1:{free_port()}")
+
+    # when
+    with live_server(env, log_path=tmp_path / "serve.log") as server:
+        console = httpx.get(f"{server.base_url}/console")
+        output = server.output()
+
+    # then
+    warnings = [line for line in output.splitlines() if "could not fetch them" in line]
+    assert len(warnings) == 1
+    assert "Connection refused" in warnings[0]
+    assert "Traceback" not in output
+    assert console.status_code == 200
+
+
+@pytest.mark.slow
+def test_serve_fetches_nothing_once_the_assets_are_installed_or_when_told_not_to(
+    registry: FakeRegistry, tmp_path: Path
+):
+    # given: one state directory with every asset installed, one with none but the
+    # fetch turned off
+    install_fake_assets(tmp_path / "installed" / "state" / "playground")
+    installed = serve_env(tmp_path / "installed", registry.url)
+    turned_off = serve_env(tmp_path / "off", registry.url, fetch=False)
+
+    # when
+    for env, log in ((installed, "installed.log"), (turned_off, "off.log")):
+        with live_server(env, log_path=tmp_path / log) as server:
+            assert httpx.get(f"{server.base_url}/healthz").status_code == 200
+            output = server.output()
+
+        # then
+        assert "Fetching" not in output
+    assert registry.requests == []

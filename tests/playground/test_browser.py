@@ -1,7 +1,7 @@
-"""GraphiQL in a real browser with no internet: Debian's chromium, driven by playwright.
+"""GraphiQL and Swagger UI in a real browser with no internet (tests/browser.py).
 
 Every request the page makes to a host other than the loopback is aborted and recorded; the
-offline test requires that there was none. The assets come from TRAINQL_TEST_PLAYGROUND_DIR,
+offline tests require that there was none. The assets come from TRAINQL_TEST_PLAYGROUND_DIR,
 where .ci/run runs `trainql playground install` (a test-only name, so the app the other tests
 build keeps its own, empty, playground directory). Outside CI the tests are skipped when chromium or
 the assets are missing; under CI=true they fail instead.
@@ -14,59 +14,27 @@ import os
 import urllib.parse
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, Page, Route, sync_playwright
+from playwright.sync_api import Browser, sync_playwright
 
-from tests.conftest import in_ci
+from tests.browser import OfflinePage, launch_chromium, offline_page, require
 from tests.live import LiveServer, live_server, settings_env
-from trainql.playground.assets import is_installed
+from trainql.playground.assets import SWAGGER_PACKAGES, is_installed
 from trainql.playground.page import PAGE_ASSETS
+from trainql.playground.swagger import PAGE_ASSETS as SWAGGER_PAGE_ASSETS
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
-CHROMIUM = Path(os.environ.get("TRAINQL_TEST_CHROMIUM", "/usr/bin/chromium"))
 ADMIN_PASSWORD = "playground-admin-password"
-LOOPBACK = {"127.0.0.1", "localhost"}
-CHROMIUM_ARGS = [
-    "--no-sandbox",  # CI runs as root
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    # Below the interception, too: no name but the loopback resolves.
-    "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1, EXCLUDE localhost",
-]
-TIMEOUT_MS = 60_000
-CSP_RECORDER = """
-window.__cspViolations = [];
-document.addEventListener("securitypolicyviolation", (event) => {
-  window.__cspViolations.push(`${event.violatedDirective} ${event.blockedURI}`);
-});
-"""
-
-
-def csp_violations(page: Page) -> list[str]:
-    return list(page.evaluate("window.__cspViolations"))
-
-
-def require(condition: bool, reason: str) -> None:
-    if not condition:
-        if in_ci():
-            pytest.fail(f"{reason} (required under CI=true; .ci/run installs it)")
-        pytest.skip(reason)
 
 
 @pytest.fixture(scope="module")
 def chromium() -> Iterator[Browser]:
-    require(CHROMIUM.is_file(), f"no chromium at {CHROMIUM}")
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        browser = launch_chromium(playwright)
         yield browser
         browser.close()
 
@@ -98,42 +66,10 @@ def serve(tmp_path: Path, playground_dir: Path) -> Iterator[LiveServer]:
         yield server
 
 
-@dataclass
-class OfflinePage:
-    """A page whose requests leave the machine only in `blocked` (aborted, never sent)."""
-
-    page: Page
-    blocked: list[str] = field(default_factory=list)
-    responses: dict[str, int] = field(default_factory=dict)  # URL path -> status
-    errors: list[str] = field(default_factory=list)
-
-
-@pytest.fixture
-def offline_page(chromium: Browser) -> Iterator[OfflinePage]:
-    context = chromium.new_context()
-    context.set_default_timeout(TIMEOUT_MS)
-    page = context.new_page()
-    offline = OfflinePage(page)
-
-    def only_loopback(route: Route) -> None:
-        if urllib.parse.urlsplit(route.request.url).hostname in LOOPBACK:
-            route.continue_()
-        else:
-            offline.blocked.append(route.request.url)
-            route.abort("internetdisconnected")
-
-    context.route("**/*", only_loopback)
-    # Whatever the page's Content-Security-Policy blocks is recorded, to be read afterwards.
-    context.add_init_script(CSP_RECORDER)
-    page.on("pageerror", lambda error: offline.errors.append(str(error)))
-    page.on(
-        "response",
-        lambda response: offline.responses.update(
-            {urllib.parse.unquote(urllib.parse.urlsplit(response.url).path): response.status}
-        ),
-    )
-    yield offline
-    context.close()
+@pytest.fixture(name="offline_page")
+def offline_page_fixture(chromium: Browser) -> Iterator[OfflinePage]:
+    with offline_page(chromium) as page:
+        yield page
 
 
 def test_graphiql_runs_an_authenticated_query_with_no_internet(
@@ -173,7 +109,7 @@ def test_graphiql_runs_an_authenticated_query_with_no_internet(
         assert "frame-ancestors 'none'" in policy
         assert "'unsafe-inline'" not in policy
         assert "'unsafe-eval'" not in policy
-        assert csp_violations(page) == []
+        assert offline_page.csp_violations() == []
         assets = {
             path: status for path, status in offline_page.responses.items() if "_playground" in path
         }
@@ -189,3 +125,53 @@ def test_without_installed_assets_the_page_needs_the_cdn(offline_page: OfflinePa
         hosts = {urllib.parse.urlsplit(url).hostname for url in offline_page.blocked}
         assert hosts == {"unpkg.com"}
         assert page.locator(".graphiql-execute-button").count() == 0
+
+
+def test_swagger_ui_works_with_no_internet_under_its_csp(
+    offline_page: OfflinePage, installed_playground: Path, tmp_path: Path
+):
+    page = offline_page.page
+    require(
+        is_installed(installed_playground, SWAGGER_PACKAGES),
+        f"Swagger UI's assets are not installed in {installed_playground}: run "
+        f"`TRAINQL_PLAYGROUND_DIR={installed_playground} trainql playground install`",
+    )
+    with serve(tmp_path, installed_playground) as server:
+        # when: the docs open, and one operation is tried out against the server
+        page.goto(f"{server.base_url}/api/docs")
+        operation = page.locator(".opblock", has_text="/api/training/runs/{run_id}").first
+        operation.wait_for()
+        runs = page.locator(".opblock-summary", has_text="/api/training/runs").first
+        runs.click()
+        page.locator(".try-out__btn").first.click()
+        page.locator(".execute").first.click()
+        response = page.locator(".responses-inner .response .response-col_status").first
+        response.wait_for()
+
+        # then: the operations are listed, the call answered (401 without a token), and
+        # nothing came from elsewhere or broke the page's CSP
+        paths = page.locator(".opblock-summary-path").all_inner_texts()
+        assert "/api-token-auth" in [path.replace("\u200b", "") for path in paths]
+        assert response.inner_text().split()[0] == "401"
+        assert offline_page.blocked == []
+        assert offline_page.errors == []
+        assert offline_page.csp_violations() == []
+        assets = {
+            path: status
+            for path, status in offline_page.responses.items()
+            if path.startswith("/api/docs/_assets/")
+        }
+        assert assets == {
+            f"/api/docs/_assets/{asset}": 200 for asset in SWAGGER_PAGE_ASSETS.values()
+        }
+
+
+def test_without_installed_assets_swagger_ui_needs_the_cdn(
+    offline_page: OfflinePage, tmp_path: Path
+):
+    """The control: FastAPI's own page, whose requests the harness sees and stops."""
+    with serve(tmp_path, tmp_path / "no-playground") as server:
+        offline_page.page.goto(f"{server.base_url}/api/docs", wait_until="load")
+
+        hosts = {urllib.parse.urlsplit(url).hostname for url in offline_page.blocked}
+        assert hosts == {"cdn.jsdelivr.net"}

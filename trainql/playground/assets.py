@@ -1,10 +1,13 @@
-"""GraphiQL's browser assets, installed from the npm registry so /graphql works offline.
+"""GraphiQL's and Swagger UI's browser assets, installed from the npm registry so /graphql
+and /api/docs work offline.
 
-`trainql playground install` downloads the pinned npm tarballs below, checks each against
-the sha512 integrity pinned here (a mirror cannot substitute other code), and extracts only
-the files the page loads into `<playground_dir>/<name>@<version>/<path>`, the layout of the
-CDN URLs. `trainql.playground.page` serves them and renders the page when they are all
-present; otherwise /graphql falls back to Strawberry's CDN page.
+`trainql playground install` (and `trainql serve`, once, when they are missing) downloads the
+pinned npm tarballs below, checks each against the sha512 integrity pinned here (a mirror
+cannot substitute other code), and extracts only the files the pages load into
+`<playground_dir>/<name>@<version>/<path>`, the layout of the CDN URLs.
+`trainql.playground.page` serves GraphiQL's and renders its page when they are all present
+(otherwise /graphql falls back to Strawberry's CDN page); `trainql.playground.swagger` does
+the same for Swagger UI at /api/docs (falling back to FastAPI's CDN page).
 """
 
 from __future__ import annotations
@@ -71,6 +74,18 @@ EXPLORER = NpmPackage(
 )
 PACKAGES: tuple[NpmPackage, ...] = (REACT, REACT_DOM, GRAPHIQL, EXPLORER)
 
+# FastAPI's page loads `swagger-ui-dist@5` (the newest 5.x) from jsDelivr; this is the 5.x
+# pinned here. The bundle carries its presets, so the standalone preset file is not needed.
+SWAGGER_UI = NpmPackage(
+    "swagger-ui-dist",
+    "5.35.0",
+    "sha512-U06rpMtW9V3XPGOBeamTUSr0Z09jMX4IJuANpE/EZbAhw0G8CgwrzU4YmXkn/h0wCDNsXdGarTNNHC3sU8yVUQ==",
+    ("swagger-ui-bundle.js", "swagger-ui.css", "LICENSE"),
+)
+SWAGGER_PACKAGES: tuple[NpmPackage, ...] = (SWAGGER_UI,)
+# What `trainql playground install` and the first `trainql serve` install.
+ALL_PACKAGES: tuple[NpmPackage, ...] = PACKAGES + SWAGGER_PACKAGES
+
 
 class PlaygroundInstallError(Exception):
     """The assets could not be downloaded, verified or written; the message says which."""
@@ -86,9 +101,9 @@ def is_installed(directory: Path, packages: tuple[NpmPackage, ...] = PACKAGES) -
     return all((directory / path).is_file() for path in asset_paths(packages))
 
 
-def _get(url: str) -> bytes:
+def _get(url: str, timeout: float = DOWNLOAD_TIMEOUT_S) -> bytes:
     try:
-        with urllib.request.urlopen(url, timeout=DOWNLOAD_TIMEOUT_S) as response:  # noqa: S310
+        with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310
             body: bytes = response.read()
             return body
     except urllib.error.HTTPError as exc:
@@ -102,12 +117,12 @@ def _sha512_integrity(data: bytes) -> str:
     return "sha512-" + base64.b64encode(hashlib.sha512(data).digest()).decode()
 
 
-def _tarball_url(registry: str, package: NpmPackage) -> str:
+def _tarball_url(registry: str, package: NpmPackage, timeout: float) -> str:
     # npm's own client escapes the scope's slash: /@graphiql%2fplugin-explorer/1.0.2
     name = urllib.parse.quote(package.name, safe="@")
     url = f"{registry.rstrip('/')}/{name}/{package.version}"
     try:
-        metadata = json.loads(_get(url))
+        metadata = json.loads(_get(url, timeout))
         tarball = metadata["dist"]["tarball"]
     except (ValueError, KeyError, TypeError) as exc:
         raise PlaygroundInstallError(f"{url} is not an npm version document") from exc
@@ -137,10 +152,13 @@ def _read_files(package: NpmPackage, tarball: bytes) -> dict[str, bytes]:
     return contents
 
 
-def install_package(package: NpmPackage, directory: Path, registry: str) -> None:
+def install_package(
+    package: NpmPackage, directory: Path, registry: str, timeout: float = DOWNLOAD_TIMEOUT_S
+) -> None:
     """Download, verify and extract one package into `directory/<name>@<version>/`,
-    replacing what was there only once the new copy is complete."""
-    tarball = _get(_tarball_url(registry, package))
+    replacing what was there only once the new copy is complete. `timeout` bounds each
+    network wait (connecting, each read), not the whole download."""
+    tarball = _get(_tarball_url(registry, package, timeout), timeout)
     actual = _sha512_integrity(tarball)
     if actual != package.integrity:
         raise PlaygroundInstallError(
@@ -170,13 +188,15 @@ def install(
     registry: str,
     packages: tuple[NpmPackage, ...] = PACKAGES,
     force: bool = False,
+    timeout: float = DOWNLOAD_TIMEOUT_S,
 ) -> list[NpmPackage]:
     """Install every package not yet complete under `directory` (all of them with `force`);
-    return the ones installed."""
+    return the ones installed. Stops at the first failure (PlaygroundInstallError or
+    OSError), keeping the packages completed before it."""
     installed = []
     for package in packages:
         if not force and is_installed(directory, (package,)):
             continue
-        install_package(package, directory, registry)
+        install_package(package, directory, registry, timeout)
         installed.append(package)
     return installed
