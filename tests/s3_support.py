@@ -1,0 +1,77 @@
+"""A local S3-compatible server (moto's threaded server) for storage tests.
+
+One per test session, on a loopback port; the usual AWS variables point every client at it
+(s3fs in this process, and the child processes tests start, which inherit the environment).
+Each test gets a bucket of its own.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pytest
+
+AWS_ENV = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_DEFAULT_REGION": "us-east-1",
+}
+
+
+@dataclass(frozen=True)
+class S3Server:
+    endpoint: str
+
+    @property
+    def env(self) -> dict[str, str]:
+        """The environment a process needs to reach this server."""
+        return {**AWS_ENV, "AWS_ENDPOINT_URL": self.endpoint}
+
+    def new_bucket(self) -> str:
+        import fsspec
+
+        name = f"trainql-{uuid.uuid4().hex[:12]}"
+        fsspec.filesystem("s3").mkdir(name)
+        return name
+
+    def keys(self, prefix: str) -> list[str]:
+        """Every object under `s3://<prefix>`, as `bucket/key` (temporary ones included)."""
+        import fsspec
+
+        fs = fsspec.filesystem("s3")
+        fs.invalidate_cache()
+        return sorted(fs.find(prefix))
+
+
+@pytest.fixture(scope="session")
+def s3_server() -> Iterator[S3Server]:
+    moto_server = pytest.importorskip("moto.server")
+    server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    endpoint = f"http://{host}:{port}"
+    saved = {name: os.environ.get(name) for name in [*AWS_ENV, "AWS_ENDPOINT_URL"]}
+    os.environ.update({**AWS_ENV, "AWS_ENDPOINT_URL": endpoint})
+    import s3fs
+
+    # s3fs keeps one client per set of options: make the next one read these variables.
+    s3fs.S3FileSystem.clear_instance_cache()
+    try:
+        yield S3Server(endpoint=endpoint)
+    finally:
+        server.stop()
+        s3fs.S3FileSystem.clear_instance_cache()
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+@pytest.fixture
+def bucket(s3_server: S3Server) -> str:
+    """A new, empty bucket on the local S3 server."""
+    return s3_server.new_bucket()
