@@ -111,6 +111,7 @@ def assignment_for(
         model_version=run.model_version,
         model_dir=settings.model_location,
         job=job,
+        time_limit_s=settings.training_timeout_s,
     )
 
 
@@ -210,7 +211,10 @@ class DaskDispatcher:
                 f"Could not reach the Dask scheduler at {self.address} (TRAINQL_EXECUTOR): "
                 f"{exc}. Start the scheduler first (`dask scheduler`)."
             ) from exc
-        workers = self._client.scheduler_info().get("workers", {})
+        scheduler = self._client.scheduler
+        assert scheduler is not None  # connected just above
+        identity = await scheduler.identity(n_workers=-1)
+        workers = identity.get("workers", {})
         if not any(TRAINING_RESOURCE in w.get("resources", {}) for w in workers.values()):
             logger.warning(
                 "No Dask worker at %s offers the resource %r yet: trainings wait in the queue "

@@ -54,20 +54,15 @@ def process_owner() -> str:
 
 @dataclass(frozen=True, slots=True)
 class LeasePolicy:
-    """How long a lease lasts (the heartbeat renews it every third of that), how long a fit
-    may take, and how long an outcome is retried while the database is away."""
+    """How long a lease lasts (the heartbeat renews it every third of that) and how long an
+    outcome is retried while the database is away: the executing process's own settings."""
 
     lease_s: float
-    time_limit_s: float
     record_retry_s: float
 
     @classmethod
     def of(cls, settings: Settings) -> LeasePolicy:
-        return cls(
-            lease_s=settings.training_lease_s,
-            time_limit_s=settings.training_timeout_s,
-            record_retry_s=settings.record_retry_s,
-        )
+        return cls(lease_s=settings.training_lease_s, record_retry_s=settings.record_retry_s)
 
     @property
     def heartbeat_s(self) -> float:
@@ -76,14 +71,16 @@ class LeasePolicy:
 
 @dataclass(frozen=True, slots=True)
 class RunAssignment:
-    """One dispatch of a run: the token it was dispatched with and what to train. The
-    model's location is chosen when an execution claims the run (one file per attempt)."""
+    """One dispatch of a run: the token it was dispatched with, what to train and for how
+    long at most (the dispatching API's TRAINQL_TRAINING_TIMEOUT_S). The model's location
+    is chosen when an execution claims the run (one file per attempt)."""
 
     run_id: int
     token: int
     model_version: str
     model_dir: StorageRoot
     job: TrainingJob
+    time_limit_s: float
 
     @property
     def key(self) -> str:
@@ -172,7 +169,7 @@ async def _run_claimed(
         _heartbeat(db, run_id, claim.token, policy, lost), name=f"heartbeat-run-{run_id}"
     )
     try:
-        outcome = await _fit_unless_lost(executor, job, policy, lost)
+        outcome = await _fit_unless_lost(executor, job, assignment.time_limit_s, lost)
         if outcome is None:
             logger.warning("Run %d: attempt %d lost its lease; stopped", run_id, claim.attempt)
             await _remove(model)
@@ -216,13 +213,11 @@ async def _run_claimed(
 
 
 async def _fit_unless_lost(
-    executor: TrainingExecutor, job: TrainingJob, policy: LeasePolicy, lost: asyncio.Event
+    executor: TrainingExecutor, job: TrainingJob, time_limit_s: float, lost: asyncio.Event
 ) -> TrainingResult | Exception | None:
     """The fit's result or the exception it raised; None when the lease was lost first (the
     fit is then stopped: its process is killed)."""
-    fit = asyncio.ensure_future(
-        executor.run_now(run_training_job, job, time_limit=policy.time_limit_s)
-    )
+    fit = asyncio.ensure_future(executor.run_now(run_training_job, job, time_limit=time_limit_s))
     lost_wait = asyncio.ensure_future(lost.wait())
     try:
         await asyncio.wait({fit, lost_wait}, return_when=asyncio.FIRST_COMPLETED)

@@ -122,6 +122,8 @@ def open_for_reading(location: str) -> IO[bytes]:
     if is_local(location):
         return open(_local(location), "rb")
     fs, path = filesystem(location)
+    # Written by another process since this one listed its directory, perhaps.
+    fs.invalidate_cache(posixpath.dirname(path))
     handle: IO[bytes] = fs.open(path, "rb")
     return handle
 

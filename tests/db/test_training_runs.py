@@ -469,8 +469,9 @@ async def test_an_execution_that_lost_its_run_can_write_nothing(
         TrainingRunStatus.COMPLETED,
         1.0,
         2,
-        None,
+        "new",
     )
+    assert done.lease_expires_at is None
 
 
 async def test_only_runs_without_a_live_lease_are_unowned(factory: Factory, services: Services):

@@ -454,6 +454,7 @@ async def requeue_training_run(
         values={
             **_finished(),
             "status": TrainingRunStatus.QUEUED.value,
+            "lease_owner": None,
             "fencing_token": token + 1,
             "lease_expires_at": None
             if dispatch_lease_s is None
@@ -480,8 +481,8 @@ async def vouch_for_dispatch(
 
 
 def _finished() -> dict[str, Any]:
-    """What leaving RUNNING clears: nobody owns the run any more."""
-    return {"lease_owner": None, "lease_expires_at": None}
+    """What leaving RUNNING clears: the lease (the owner stays, as who ran the attempt)."""
+    return {"lease_expires_at": None}
 
 
 async def unowned_training_runs(session: AsyncSession, *, limit: int) -> list[TrainingRun]:
