@@ -6,7 +6,12 @@ from pathlib import Path
 
 import pytest
 
+from tests.factories import Factory
 from tests.s3_support import S3Server
+from tests.storage_support import app_client
+from trainql.config import Settings
+from trainql.ml.generator import generate_future_skills
+from trainql.ml.model_store import load_model
 from trainql.storage_root import (
     OutsideRoot,
     StorageRoot,
@@ -100,3 +105,59 @@ def test_plain_paths_and_file_urls_are_local_and_s3_is_not(tmp_path: Path, s3_se
     assert roots["file"].local_path() == (tmp_path / "shared").resolve()
     with pytest.raises(ValueError, match="is not a local directory"):
         roots["s3"].local_path()
+
+
+async def test_the_service_keeps_datasets_and_models_on_s3(
+    settings: Settings, s3_server: S3Server, bucket: str
+):
+    # given: the data root and the model directory on S3 (the local executor)
+    on_s3 = settings.model_copy(
+        update={"data_root": f"s3://{bucket}/data", "model_dir": f"s3://{bucket}/models"}
+    )
+    csv = generate_future_skills(300, seed=11).to_csv(index=False).encode()
+    async with app_client(on_s3) as (http, services):
+        hr = await Factory(services).hr_staff()
+        # when: a dataset is uploaded, a bad one refused, and a model trained on the first
+        uploaded = await http.post(
+            "/ai/datasets",
+            files={"file": ("skills.csv", csv, "text/csv")},
+            data={"name": "skills"},
+            headers=hr.headers,
+        )
+        refused = await http.post(
+            "/ai/datasets",
+            files={"file": ("bad.csv", b"\x00\x01binary", "text/csv")},
+            data={"name": "bad"},
+            headers=hr.headers,
+        )
+        escape = await http.post(
+            "/api/training/train/", json={"dataset_path": "../x.csv"}, headers=hr.headers
+        )
+        trained = await http.post(
+            "/api/training/train/",
+            json={
+                "dataset_id": uploaded.json()["id"],
+                "model_version": "on-s3",
+                "hyperparameters": {"n_estimators": 5},
+            },
+            headers=hr.headers,
+        )
+        run = (
+            await http.get(
+                f"/api/training/runs/{trained.json()['training_run_id']}/", headers=hr.headers
+            )
+        ).json()
+    # then
+    assert uploaded.status_code == 201, uploaded.text
+    assert refused.status_code == 400
+    assert escape.status_code == 400
+    assert "leads outside the data root" in escape.json()["detail"]
+    assert trained.status_code == 201, trained.text
+    assert run["model_path"] == f"s3://{bucket}/models/on-s3.joblib"
+    assert s3_server.keys(bucket) == [
+        f"{bucket}/data/datasets/{uploaded.json()['id']}.csv",
+        f"{bucket}/data/ml/data/future_skills_dataset.csv",
+        f"{bucket}/models/on-s3.joblib",
+    ]
+    rows = generate_future_skills(5, seed=2).drop(columns=["future_need_level"])
+    assert len(load_model(run["model_path"]).predict(rows)) == 5
