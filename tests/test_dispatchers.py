@@ -125,12 +125,15 @@ class Deployment:
     stacks: dict[str, ExitStack] = field(default_factory=dict)
     token: str = ""
 
-    def start(self, name: str, **settings: str) -> LiveServer:
-        """A `trainql serve` instance named `name` (TRAINQL_* overrides as keywords)."""
+    def start(self, name: str, *args: str, **settings: str) -> LiveServer:
+        """A `trainql serve` instance named `name` (`args` for the command, TRAINQL_*
+        overrides as keywords)."""
         stack = ExitStack()
         extra = {f"TRAINQL_{key.upper()}": value for key, value in settings.items()}
         server = stack.enter_context(
-            live_server({**self.env, **extra}, log_path=self.directory / f"api-{name}.log")
+            live_server(
+                {**self.env, **extra}, log_path=self.directory / f"api-{name}.log", args=args
+            )
         )
         self.instances[name], self.stacks[name] = server, stack
         return server
@@ -427,12 +430,14 @@ def test_starting_another_instance_while_one_trains_fails_nothing(cluster: Deplo
     # given
     run_id = _background(cluster, "A", "rolling-deploy")
     cluster.running(run_id)
-    # when
-    cluster.start("D")
+    # when: an instance of two uvicorn workers starts, and trains too
+    cluster.start("D", "--workers", "2")
+    trained = cluster.train("D", dataset_path="small.csv", model_version="from-two-workers")
     cluster.stop("D")
     # then
     run = cluster.finished(run_id)
     assert (run["status"], run["attempt"], run["error_message"]) == ("COMPLETED", 1, None)
+    assert trained.status_code == 201, trained.text
 
 
 @pytest.mark.cluster

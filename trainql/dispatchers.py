@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from trainql.background import BackgroundTasks
 from trainql.config import Settings
-from trainql.db.engine import Database
+from trainql.db.engine import Database, is_outage
 from trainql.domain import TrainingRun
 from trainql.execution import (
     LeasePolicy,
@@ -163,10 +163,13 @@ class LocalDispatcher:
             )
         except asyncio.CancelledError:
             raise
-        except Exception:
-            # The claim itself failed (the database away): the run stays QUEUED and a
-            # reconciler dispatches it again.
-            logger.exception("Training run %d could not be executed", assignment.run_id)
+        except Exception as exc:
+            # The claim itself failed: the run stays QUEUED and a reconciler dispatches it
+            # again once its dispatch lease runs out.
+            if is_outage(exc):
+                logger.warning("Run %d not started: the database is unreachable", assignment.run_id)
+            else:
+                logger.exception("Training run %d could not be executed", assignment.run_id)
 
     async def stop(self) -> None:
         await self._tasks.cancel_all()
