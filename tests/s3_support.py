@@ -2,7 +2,9 @@
 
 One per test session, on a loopback port; the usual AWS variables point every client at it
 (s3fs in this process, and the child processes tests start, which inherit the environment).
-Each test gets a bucket of its own.
+The variables are set when the session starts, before any process is forked: a training's
+process comes from a fork server, which keeps the environment it started with. Each test
+gets a bucket of its own.
 """
 
 from __future__ import annotations
@@ -13,6 +15,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
+
+from tests.live import free_port
 
 AWS_ENV = {
     "AWS_ACCESS_KEY_ID": "testing",
@@ -46,29 +50,28 @@ class S3Server:
         return sorted(fs.find(prefix))
 
 
+_PORT = free_port()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # No test talks to a real AWS account: the variables name the local server, for which
+    # a port is chosen now (the server starts when a test first needs it).
+    os.environ.update({**AWS_ENV, "AWS_ENDPOINT_URL": f"http://127.0.0.1:{_PORT}"})
+
+
 @pytest.fixture(scope="session")
 def s3_server() -> Iterator[S3Server]:
     moto_server = pytest.importorskip("moto.server")
-    server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=_PORT, verbose=False)
     server.start()
-    host, port = server.get_host_and_port()
-    endpoint = f"http://{host}:{port}"
-    saved = {name: os.environ.get(name) for name in [*AWS_ENV, "AWS_ENDPOINT_URL"]}
-    os.environ.update({**AWS_ENV, "AWS_ENDPOINT_URL": endpoint})
     import s3fs
 
-    # s3fs keeps one client per set of options: make the next one read these variables.
+    # s3fs keeps one client per set of options: make the next one read the variables.
     s3fs.S3FileSystem.clear_instance_cache()
     try:
-        yield S3Server(endpoint=endpoint)
+        yield S3Server(endpoint=os.environ["AWS_ENDPOINT_URL"])
     finally:
         server.stop()
-        s3fs.S3FileSystem.clear_instance_cache()
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
 
 
 @pytest.fixture
