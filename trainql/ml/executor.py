@@ -82,6 +82,16 @@ def _prepare_worker() -> None:
             ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
+class _OneTaskPool(ProcessPoolExecutor):
+    def _adjust_process_count(self) -> None:
+        # The pool's manager thread replaces a worker that ended its one task; once the pool
+        # is shut down (killed) there is nothing to replace, and CPython's pool would raise
+        # in that thread (its `_processes` is None by then).
+        if getattr(self, "_processes", None) is None:
+            return
+        super()._adjust_process_count()
+
+
 class LocalExecutor:
     """A process pool on this machine, one training at a time, created on first use."""
 
@@ -97,7 +107,7 @@ class LocalExecutor:
             # memory back to the system when the training ends.
             context = multiprocessing.get_context("forkserver")
             context.set_forkserver_preload(PRELOAD)
-            self._pool = ProcessPoolExecutor(
+            self._pool = _OneTaskPool(
                 max_workers=1,
                 mp_context=context,
                 initializer=_prepare_worker,
@@ -121,7 +131,11 @@ class LocalExecutor:
             yield
 
     async def run_now(self, fn: Callable[[A], R], arg: A, *, time_limit: float) -> R:
-        future = self._ensure_pool().submit(fn, arg)
+        # Submitting starts the worker process, and on first use the fork server, which
+        # imports scikit-learn before it forks: seconds, off the event loop (a lease's
+        # heartbeat runs there).
+        pool = self._ensure_pool()
+        future = await asyncio.to_thread(pool.submit, fn, arg)
         try:
             return await asyncio.wait_for(asyncio.wrap_future(future), time_limit)
         except TimeoutError:
