@@ -115,8 +115,9 @@ class Settings(BaseSettings):
     dask_split_fit_min_rows: int = Field(
         200_000,
         ge=0,
-        description="With the Dask executor, a training split of at least this many rows "
-        "fits its forest with joblib's Dask backend: its trees are built across the workers.",
+        description="With the Dask executor on two workers or more, a training split of at "
+        "least this many rows fits its forest with joblib's Dask backend: its trees are built "
+        "across the workers.",
     )
     crash_before_dispatch: bool = Field(
         False,

@@ -318,7 +318,7 @@ def run_on_dask_worker(assignment: RunAssignment, database: str) -> str:
     how the execution ended."""
     import multiprocessing
 
-    from distributed import get_worker
+    from distributed import get_worker, secede
 
     from trainql.config import get_settings
 
@@ -342,6 +342,10 @@ def run_on_dask_worker(assignment: RunAssignment, database: str) -> str:
             job, split_fit=dataclasses.replace(job.split_fit, scheduler=worker.scheduler.address)
         )
     owner = f"{worker.address} (pid {os.getpid()})"
+    # The fit runs in a child process and this thread only waits for it: give its thread
+    # back to the worker (the `training` resource stays held until the task ends), so that
+    # the batches of trees of a split fit can run on this worker too.
+    secede()
     ending = asyncio.run(
         _execute_in_worker(settings, dataclasses.replace(assignment, job=job), owner)
     )

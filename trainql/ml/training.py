@@ -73,10 +73,10 @@ def _ratio(numerator: NDArray[Any], denominator: NDArray[Any]) -> NDArray[Any]:
 @contextlib.contextmanager
 def _forest_backend(job: TrainingJob, *, rows: int) -> Iterator[None]:
     """Where the forest's trees are built: this process's threads, or (a split fit, for a
-    large enough training split) joblib's Dask backend, which sends batches of trees to the
-    cluster's workers. The trees are the same either way: each one's seed is drawn before
-    any is built. Only the forest (n_jobs=-1) follows the backend; the encoders (n_jobs
-    unset) stay sequential here."""
+    large enough training split, on a cluster of two workers or more) joblib's Dask backend,
+    which sends batches of trees to the cluster's workers. The trees are the same either
+    way: each one's seed is drawn before any is built. Only the forest (n_jobs=-1) follows
+    the backend; the encoders (n_jobs unset) stay sequential here."""
     split = job.split_fit
     if split is None or rows < split.min_rows:
         yield
@@ -84,11 +84,13 @@ def _forest_backend(job: TrainingJob, *, rows: int) -> Iterator[None]:
     import joblib
     from distributed import Client
 
-    with (
-        Client(split.scheduler, set_as_default=False, timeout=30) as client,
-        joblib.parallel_config(backend="dask", client=client),
-    ):
-        yield
+    with Client(split.scheduler, set_as_default=False, timeout=30) as client:
+        if len(client.scheduler_info(n_workers=-1)["workers"]) < 2:
+            # One worker: shipping the data and the trees to it and back only costs time.
+            yield
+            return
+        with joblib.parallel_config(backend="dask", client=client):
+            yield
 
 
 def train(job: TrainingJob) -> TrainingResult:
