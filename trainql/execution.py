@@ -353,7 +353,7 @@ def run_on_dask_worker(assignment: RunAssignment, database: str) -> str:
 
 
 async def _execute_in_worker(settings: Settings, assignment: RunAssignment, owner: str) -> Ending:
-    db = Database(settings.database_url)
+    db = Database.for_settings(settings)
     # One child process per training, as in the API: the time limit can stop it.
     executor = LocalExecutor()
     try:
