@@ -28,6 +28,8 @@ from trainql.config import Settings
 from trainql.db import migrate
 from trainql.services import Services
 
+pytest_plugins = ["tests.s3_support"]
+
 POSTGRES_ENV = "TRAINQL_TEST_POSTGRES_URL"
 # Which databases the `backend` fixture runs on; .ci/run runs one pass per database.
 BACKENDS = tuple(

@@ -121,7 +121,7 @@ class Factory:
             "notes": "",
         }
         async with self.services.db.session() as session:
-            made = [TrainingRunRow(**{**defaults, **row}) for row in rows]
+            made = [TrainingRunRow(**{**defaults, **_owned(row)}) for row in rows]
             session.add_all(made)
             await session.flush()
             ids = [row.id for row in made]
@@ -135,6 +135,16 @@ class Factory:
             session.add(row)
             await session.flush()
             return row.id
+
+
+def _owned(row: dict[str, Any]) -> dict[str, Any]:
+    """A run made by hand QUEUED or RUNNING has no execution behind it: give it a lease
+    that outlives the test, so that the service's reconciler (which dispatches or retries
+    runs nobody owns) leaves it to the test. Pass `lease_expires_at` to choose otherwise."""
+    unfinished = {TrainingRunStatus.QUEUED.value, TrainingRunStatus.RUNNING.value}
+    if row.get("status") in unfinished and "lease_expires_at" not in row:
+        return {**row, "lease_expires_at": datetime.now(UTC) + timedelta(days=1)}
+    return row
 
 
 async def graphql(

@@ -157,10 +157,10 @@ def _check_writable_directories(settings: Settings) -> None:
     written (the service needs both: uploads, the default dataset, fitted models)."""
     import tempfile
 
-    for variable, directory in (
-        ("TRAINQL_DATA_ROOT", settings.data_path),
-        ("TRAINQL_MODEL_DIR", settings.models_path),
-    ):
+    for root in (settings.data_location, settings.model_location):
+        if not root.is_local:
+            continue  # an object store: no directory to make, its credentials checked on use
+        variable, directory = root.setting, root.local_path()
         try:
             directory.mkdir(parents=True, exist_ok=True)
             with tempfile.TemporaryFile(dir=directory):
@@ -195,20 +195,12 @@ def serve(
             typer.echo(f"  password: {boot.password}")
         typer.echo(f"  token:    {boot.token}")
         typer.echo("  Shown once: keep them somewhere safe.")
-    # Here, before any worker starts, nothing of ours can be training: runs still QUEUED or
-    # RUNNING were left by a process that died. (In the app's startup, one worker would
-    # fail the runs another worker is training.)
-    from trainql.resolvers import training as training_ops
-
-    interrupted = run_with_db(settings, lambda db: training_ops.fail_interrupted_runs(db=db))
-    if interrupted:
-        typer.echo(f"Marked {len(interrupted)} interrupted training run(s) FAILED.")
     # Once, here, so that a data root with no room (or read-only) is one clear line and exit
     # status 1 rather than a traceback from every worker's startup.
     from trainql.ml.default_dataset import install_default_dataset
 
     try:
-        install_default_dataset(settings.data_path)
+        install_default_dataset(settings.data_location)
     except TrainqlError as exc:
         raise fail(exc.message) from exc
     if settings.fetch_assets:
@@ -420,7 +412,8 @@ def train(
     async def operation(db: Database) -> TrainModelResult:
         services = Services.create(settings, db=db)
         found = await user_ops.get_user(db=db, username=user)
-        await services.start()
+        # A one-off command: no reconciler (it would take other processes' runs).
+        await services.start(reconcile=False)
         try:
             with Progress(
                 SpinnerColumn(),

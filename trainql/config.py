@@ -9,6 +9,8 @@ from typing import Annotated
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from trainql.storage_root import StorageRoot
+
 DEFAULT_STATE_DIR = Path(".trainql")
 
 
@@ -27,11 +29,15 @@ class Settings(BaseSettings):
         description="SQLAlchemy URL; default a SQLite file in the state directory. "
         "postgresql://user@host/db uses psycopg 3.",
     )
-    data_root: Path | None = Field(
-        None, description="Datasets are read from here (default <state_dir>/data)."
+    data_root: Path | str | None = Field(
+        None,
+        description="Datasets are read from here (default <state_dir>/data): a directory, or "
+        "an fsspec URL (file:///shared/data, s3://bucket/prefix).",
     )
-    model_dir: Path | None = Field(
-        None, description="Fitted models are written here (default <state_dir>/models)."
+    model_dir: Path | str | None = Field(
+        None,
+        description="Fitted models are written here (default <state_dir>/models): a directory, "
+        "or an fsspec URL as for data_root.",
     )
     admin_password: SecretStr | None = Field(
         None, description="Password of the `admin` user created on first start (else random)."
@@ -77,7 +83,47 @@ class Settings(BaseSettings):
         description="On SIGTERM, how long `trainql serve` lets in-flight requests finish "
         "before it closes them and shuts down.",
     )
-    executor: str = Field("local", description="`local` (a process pool) or `dask://host:8786`.")
+    executor: str = Field(
+        "local",
+        description="`local` (a process pool in each API process) or `dask://host:8786` "
+        "(a dask.distributed scheduler; needs PostgreSQL and shared storage).",
+    )
+    training_lease_s: float = Field(
+        30.0,
+        gt=0,
+        description="How long a run's lease lasts without a heartbeat (renewed every third of "
+        "it while the run trains); a run whose lease ran out is retried or failed.",
+    )
+    training_max_attempts: int = Field(
+        3,
+        ge=1,
+        description="Most executions of one run whose worker was lost before it is FAILED "
+        "('worker lost').",
+    )
+    reconcile_interval_s: float = Field(
+        5.0,
+        gt=0,
+        description="How often each API process looks for runs that nobody runs (a QUEUED run "
+        "never dispatched, a RUNNING run whose lease ran out).",
+    )
+    record_retry_s: float = Field(
+        300.0,
+        ge=0,
+        description="How long a finished training keeps trying to record its outcome while "
+        "the database is unreachable.",
+    )
+    dask_split_fit_min_rows: int = Field(
+        200_000,
+        ge=0,
+        description="With the Dask executor on two workers or more, a training split of at "
+        "least this many rows fits its forest with joblib's Dask backend: its trees are built "
+        "across the workers.",
+    )
+    crash_before_dispatch: bool = Field(
+        False,
+        description="Tests only: the process exits right after recording a run, before "
+        "dispatching it (a crash at the worst moment).",
+    )
     graphql_max_depth: int = Field(
         12,
         ge=1,
@@ -181,6 +227,14 @@ class Settings(BaseSettings):
             raise ValueError(f"TRAINQL_CORS_ORIGINS: {exc}") from None
         return value
 
+    @field_validator("data_root", "model_dir", mode="before")
+    @classmethod
+    def _path_or_url(cls, value: object) -> object:
+        # A URL stays text (Path would fold its `//`); anything else is a directory path.
+        if isinstance(value, str) and "://" not in value:
+            return Path(value)
+        return value
+
     @field_validator("log_level")
     @classmethod
     def _known_level(cls, value: str) -> str:
@@ -217,16 +271,31 @@ class Settings(BaseSettings):
         return self
 
     @property
-    def data_path(self) -> Path:
-        """The data root, resolved to an absolute path."""
+    def data_location(self) -> StorageRoot:
+        """The data root as a storage location (a directory or an fsspec URL)."""
         assert self.data_root is not None
-        return self.data_root.resolve()
+        return StorageRoot.of(self.data_root, setting="TRAINQL_DATA_ROOT")
+
+    @property
+    def model_location(self) -> StorageRoot:
+        """The model directory as a storage location (a directory or an fsspec URL)."""
+        assert self.model_dir is not None
+        return StorageRoot.of(self.model_dir, setting="TRAINQL_MODEL_DIR")
+
+    @property
+    def data_path(self) -> Path:
+        """The data root as an absolute local path (ValueError for an object-store URL)."""
+        return self.data_location.local_path()
 
     @property
     def models_path(self) -> Path:
-        """The model directory, resolved to an absolute path."""
-        assert self.model_dir is not None
-        return self.model_dir.resolve()
+        """The model directory as an absolute local path (ValueError for an object-store URL)."""
+        return self.model_location.local_path()
+
+    @property
+    def uses_dask(self) -> bool:
+        """TRAINQL_EXECUTOR names a Dask scheduler."""
+        return self.executor.strip().lower().startswith("dask://")
 
     @property
     def playground_path(self) -> Path:

@@ -28,6 +28,17 @@ class TrainingRunStatus(enum.StrEnum):
         return self in (TrainingRunStatus.COMPLETED, TrainingRunStatus.FAILED)
 
 
+class RunFailure(enum.StrEnum):
+    """Why a FAILED run failed (its `error_code`); its `error_message` says it in words."""
+
+    TRAINING_ERROR = "TRAINING_FAILED"  # fitting raised
+    DATASET_INVALID = "DATASET_INVALID"  # the dataset could not be read when fitting
+    TIMED_OUT = "TRAINING_TIMEOUT"  # TRAINQL_TRAINING_TIMEOUT_S passed
+    WORKER_LOST = "WORKER_LOST"  # every attempt's worker went away
+    INSUFFICIENT_STORAGE = "INSUFFICIENT_STORAGE"  # the model could not be written
+    NOT_RECORDED = "NOT_RECORDED"  # the outcome could not be recorded
+
+
 class DatasetTrainingStatus(enum.StrEnum):
     TRAINED = "trained"
     NOT_TRAINED = "not_trained"
@@ -146,6 +157,14 @@ class TrainingRun:
     # None when the run was read without them: list pages leave them out (see
     # TrainingRunDetails).
     details: TrainingRunDetails | None = None
+    # The lifecycle: how many executions claimed the run, the token of the newest dispatch,
+    # who runs it (while RUNNING) and until when its lease lasts.
+    attempt: int = 0
+    fencing_token: int = 0
+    worker: str | None = None
+    lease_expires_at: datetime | None = None
+    attempt_started_at: datetime | None = None
+    error_code: RunFailure | None = None
 
     @property
     def trained_by_username(self) -> str | None:

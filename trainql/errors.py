@@ -156,3 +156,11 @@ class TrainingFailed(TrainqlError):
 
     def extensions(self) -> dict[str, Any]:
         return {"trainingRunId": self.training_run_id}
+
+
+class TrainingStorageFull(TrainingFailed):
+    """The training ran but its model could not be written (storage full or read-only);
+    the run was recorded FAILED saying so."""
+
+    code = "INSUFFICIENT_STORAGE"
+    http_status = 507

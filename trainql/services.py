@@ -1,7 +1,7 @@
 """What a process shares between requests: settings, the database, and the runtime pieces
-(the training executor, background trainings, the run-status poller, the persisted-query
-store, the login throttle, the token watch of open sockets), each with its own type, started
-and stopped here."""
+(the dispatcher that sends trainings to the executor, background trainings, the reconciler,
+the run-status poller, the persisted-query store, the login throttle, the token watch of
+open sockets), each with its own type, started and stopped here."""
 
 from __future__ import annotations
 
@@ -16,15 +16,16 @@ from trainql.db.login_throttle import LoginThrottle, ThrottlePolicy, login_throt
 from trainql.db.persisted_queries import PersistedQueryStore, persisted_query_store
 from trainql.db.status_poller import RunStatusPoller
 from trainql.db.token_watch import TokenWatch
+from trainql.dispatchers import DaskDispatcher, LocalDispatcher, create_dispatcher
 from trainql.ml.default_dataset import install_default_dataset
-from trainql.ml.executor import TrainingExecutor, create_executor
+from trainql.reconciler import Reconciler
 
 
 @dataclass
 class Services:
     """Built once per process by create_app() (or the CLI) and shared by every request.
 
-    `start()` before use and `stop()` at the end: the executor exists between the two.
+    `start()` before use and `stop()` at the end: the dispatcher exists between the two.
     """
 
     settings: Settings
@@ -34,7 +35,10 @@ class Services:
     login_throttle: LoginThrottle
     token_watch: TokenWatch
     trainings: BackgroundTasks = field(default_factory=BackgroundTasks)
-    _executor: TrainingExecutor | None = field(default=None, init=False, repr=False)
+    _dispatcher: LocalDispatcher | DaskDispatcher | None = field(
+        default=None, init=False, repr=False
+    )
+    _reconciler: Reconciler | None = field(default=None, init=False, repr=False)
 
     @classmethod
     def create(cls, settings: Settings, *, db: Database | None = None) -> Services:
@@ -50,25 +54,40 @@ class Services:
         )
 
     @property
-    def executor(self) -> TrainingExecutor:
-        """Where trainings run (TRAINQL_EXECUTOR)."""
-        if self._executor is None:
-            raise RuntimeError("Services.start() has not run: there is no training executor")
-        return self._executor
+    def dispatcher(self) -> LocalDispatcher | DaskDispatcher:
+        """Where trainings are sent (TRAINQL_EXECUTOR)."""
+        if self._dispatcher is None:
+            raise RuntimeError("Services.start() has not run: there is no training dispatcher")
+        return self._dispatcher
 
-    async def start(self) -> None:
-        """Create the executor (an unsupported TRAINQL_EXECUTOR fails here, at start) and
-        place the default dataset in the data root."""
-        self._executor = create_executor(self.settings.executor)
-        await anyio.to_thread.run_sync(install_default_dataset, self.settings.data_path)
+    @property
+    def reconciler(self) -> Reconciler:
+        """This process's reconciler (created by start(), running when it was asked to)."""
+        if self._reconciler is None:
+            raise RuntimeError("Services.start() has not run: there is no reconciler")
+        return self._reconciler
+
+    async def start(self, *, reconcile: bool = True) -> None:
+        """Create and start the dispatcher (an executor that cannot be used here fails at
+        start: UnsupportedExecutor), place the default dataset in the data root, and start
+        the reconciler (every API process runs one; a one-off command such as
+        `trainql train` does not)."""
+        dispatcher = create_dispatcher(self.settings, self.db, self.trainings)
+        await dispatcher.start()
+        self._dispatcher = dispatcher
+        self._reconciler = Reconciler(db=self.db, settings=self.settings, dispatcher=dispatcher)
+        await anyio.to_thread.run_sync(install_default_dataset, self.settings.data_location)
+        if reconcile:
+            self._reconciler.start()
 
     async def stop(self) -> None:
-        """Cancel background trainings (each records its run as interrupted), stop the
-        status poller, the token watch and the executor's workers. The database stays open
-        for its owner."""
-        await self.trainings.cancel_all()
+        """Stop the reconciler, the dispatcher (trainings running in this process give their
+        runs back to the queue, for another process or the next start), the status poller
+        and the token watch. The database stays open for its owner."""
+        if self._reconciler is not None:
+            await self._reconciler.stop()
         await self.run_statuses.stop()
         await self.token_watch.stop()
-        executor, self._executor = self._executor, None
-        if executor is not None:
-            await executor.shutdown()
+        dispatcher, self._dispatcher = self._dispatcher, None
+        if dispatcher is not None:
+            await dispatcher.stop()

@@ -1,17 +1,18 @@
-"""The list queries use the indexes (no sort of the whole table, on either database), and the
-counts the database keeps equal COUNT(*) whatever writes them."""
+"""Training run rows: the list queries use the indexes (no sort of the whole table, on either
+database), the counts the database keeps equal COUNT(*) whatever writes them, and the
+lifecycle's writes are compare-and-sets that exactly one of several racing processes wins."""
 
 from __future__ import annotations
 
 import asyncio
 import itertools
 import random
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import delete, event, func, select, text
+from sqlalchemy import delete, event, func, select, text, update
 from sqlmodel import col
 
 from tests.factories import Factory
@@ -20,7 +21,9 @@ from trainql.db.models import TrainingRunRow, UserRow
 from trainql.domain import (
     ClassMetrics,
     OrderDirection,
+    RunFailure,
     RunOutcome,
+    TrainingRun,
     TrainingRunFilter,
     TrainingRunOrder,
     TrainingRunOrderField,
@@ -220,7 +223,21 @@ async def _writer(services: Services, trainer_ids: list[int | None], seed: int) 
                 run_id = rng.choice(mine)
                 move = rng.random()
                 if move < 0.4:
-                    await run_store.record_training_outcome(session, run_id=run_id, outcome=OUTCOME)
+                    # As an execution does: claim a QUEUED run, record a RUNNING one's outcome.
+                    run = await run_store.get_training_run(session, run_id=run_id)
+                    assert run is not None
+                    if run.status == TrainingRunStatus.QUEUED:
+                        await run_store.claim_training_run(
+                            session,
+                            run_id=run_id,
+                            token=run.fencing_token,
+                            owner=f"writer {seed}",
+                            lease_s=60,
+                        )
+                    elif run.status == TrainingRunStatus.RUNNING:
+                        await run_store.record_training_outcome(
+                            session, run_id=run_id, token=run.fencing_token, outcome=OUTCOME
+                        )
                 else:
                     status = TrainingRunStatus.RUNNING if move < 0.7 else TrainingRunStatus.FAILED
                     await run_store.set_training_run_status(
@@ -272,16 +289,17 @@ async def test_kept_counts_equal_count_star_under_concurrent_writes(
             )
             assert response.status_code == 202, response.text
 
-    async def sweep() -> None:
+    async def reconcile() -> None:
+        # The reconciler's writes: runs the writers left without a lease are dispatched
+        # (and trained, failing: d.csv does not exist), retried or failed.
         for _ in range(3):
             await asyncio.sleep(0.05)
-            async with services.db.session() as session:
-                await run_store.fail_unfinished_runs(session, error_message="swept")
+            await services.reconciler.reconcile_once()
 
-    # when writers, a sweep, real trainings and a reader run at once
+    # when writers, a reconciler, real trainings and a reader run at once
     reading = asyncio.create_task(read_pages())
     await asyncio.gather(
-        *(_writer(services, trainer_ids, seed) for seed in range(4)), train(), sweep()
+        *(_writer(services, trainer_ids, seed) for seed in range(4)), train(), reconcile()
     )
     await services.trainings.wait()
     done.set()
@@ -328,3 +346,162 @@ async def test_kept_counts_follow_a_trainer_removed_by_the_foreign_key(
     assert await _kept_and_counted(services, by_trainer) == (0, 0)
     completed = TrainingRunFilter(statuses=frozenset({TrainingRunStatus.COMPLETED}))
     assert await _kept_and_counted(services, completed) == (3, 3)
+
+
+# --- The lifecycle: claims, leases and fencing tokens ------------------------------------------
+
+
+async def _queued(factory: Factory, **overrides: Any) -> int:
+    run = await factory.training_run(
+        **{"status": "QUEUED", "accuracy": None, "lease_expires_at": None, **overrides}
+    )
+    return run.id
+
+
+async def _read(services: Services, run_id: int) -> TrainingRun:
+    async with services.db.session() as session:
+        run = await run_store.get_training_run(session, run_id=run_id)
+    assert run is not None
+    return run
+
+
+async def _expire_lease(services: Services, run_id: int) -> None:
+    async with services.db.engine.begin() as conn:
+        await conn.execute(
+            update(TrainingRunRow)
+            .where(col(TrainingRunRow.id) == run_id)
+            .values(lease_expires_at=datetime.now(UTC) - timedelta(seconds=1))
+        )
+
+
+async def test_one_of_two_racing_claims_wins(factory: Factory, services: Services):
+    # given
+    run_id = await _queued(factory)
+
+    async def claim(owner: str) -> run_store.Claim | None:
+        async with services.db.session() as session:
+            return await run_store.claim_training_run(
+                session, run_id=run_id, token=0, owner=owner, lease_s=30
+            )
+
+    # when: two executions of the same dispatch claim at once
+    claims = await asyncio.gather(claim("worker-a"), claim("worker-b"))
+    # then
+    won = [c for c in claims if c is not None]
+    assert won == [run_store.Claim(token=1, attempt=1)]
+    run = await _read(services, run_id)
+    assert run.status == TrainingRunStatus.RUNNING
+    assert run.worker in {"worker-a", "worker-b"}
+    assert (run.attempt, run.fencing_token) == (1, 1)
+    assert run.lease_expires_at is not None
+    assert run.lease_expires_at > datetime.now(UTC) + timedelta(seconds=20)
+
+
+async def test_an_execution_that_lost_its_run_can_write_nothing(
+    factory: Factory, services: Services
+):
+    # given: attempt 1 claimed the run, then its lease ran out and a reconciler requeued it
+    run_id = await _queued(factory)
+    async with services.db.session() as session:
+        first = await run_store.claim_training_run(
+            session, run_id=run_id, token=0, owner="old", lease_s=30
+        )
+    assert first is not None
+    async with services.db.session() as session:
+        alive = await run_store.requeue_training_run(
+            session, run_id=run_id, token=first.token, dispatch_lease_s=30, lease_over=True
+        )
+    assert alive is None  # the lease is alive: a reconciler may not take the run
+    await _expire_lease(services, run_id)
+    async with services.db.session() as session:
+        new_token = await run_store.requeue_training_run(
+            session, run_id=run_id, token=first.token, dispatch_lease_s=30, lease_over=True
+        )
+    assert new_token == first.token + 1
+    # when: the old execution heartbeats, records, fails
+    outcome = RunOutcome(
+        accuracy=1.0,
+        precision=1.0,
+        recall=1.0,
+        f1_score=1.0,
+        per_class_metrics={},
+        features_used=[],
+        feature_importances={},
+        confusion_matrix={"labels": [], "matrix": []},
+        total_samples=1,
+        train_samples=1,
+        test_samples=1,
+        training_duration_seconds=1.0,
+    )
+    async with services.db.session() as session:
+        renewed = await run_store.renew_training_run_lease(
+            session, run_id=run_id, token=first.token, lease_s=30
+        )
+        recorded = await run_store.record_training_outcome(
+            session, run_id=run_id, token=first.token, outcome=outcome
+        )
+        failed = await run_store.fail_training_run(
+            session,
+            run_id=run_id,
+            token=first.token,
+            error_message="late",
+            error_code=RunFailure.TRAINING_ERROR,
+        )
+    # then: nothing changed; the new dispatch claims it as attempt 2
+    assert (renewed, recorded, failed) == (False, False, False)
+    run = await _read(services, run_id)
+    assert (run.status, run.accuracy, run.error_message) == (TrainingRunStatus.QUEUED, None, None)
+    async with services.db.session() as session:
+        stale = await run_store.claim_training_run(
+            session, run_id=run_id, token=first.token, owner="old", lease_s=30
+        )
+        second = await run_store.claim_training_run(
+            session, run_id=run_id, token=new_token, owner="new", lease_s=30
+        )
+    assert stale is None
+    assert second == run_store.Claim(token=new_token + 1, attempt=2)
+    async with services.db.session() as session:
+        assert await run_store.record_training_outcome(
+            session, run_id=run_id, token=second.token, outcome=outcome
+        )
+    done = await _read(services, run_id)
+    assert (done.status, done.accuracy, done.attempt, done.worker) == (
+        TrainingRunStatus.COMPLETED,
+        1.0,
+        2,
+        "new",
+    )
+    assert done.lease_expires_at is None
+
+
+async def test_only_runs_without_a_live_lease_are_unowned(factory: Factory, services: Services):
+    # given
+    never_dispatched = await _queued(factory)
+    vouched = await _queued(factory, lease_expires_at=datetime.now(UTC) + timedelta(minutes=1))
+    expired = await factory.training_run(status="RUNNING", accuracy=None)
+    await _expire_lease(services, expired.id)
+    alive = await factory.training_run(status="RUNNING", accuracy=None)
+    await factory.training_run(status="COMPLETED")
+    await factory.training_run(status="FAILED", error_message="x")
+    # when
+    async with services.db.session() as session:
+        unowned = await run_store.unowned_training_runs(session, limit=10)
+    # then
+    assert [run.id for run in unowned] == [never_dispatched, expired.id]
+    assert vouched not in [run.id for run in unowned] and alive.id not in [r.id for r in unowned]
+    assert unowned[0].details is not None
+
+
+async def test_one_reconciler_takes_over_a_dispatch_whose_lease_ran_out(
+    factory: Factory, services: Services
+):
+    run_id = await _queued(factory)
+
+    async def vouch() -> bool:
+        async with services.db.session() as session:
+            return await run_store.vouch_for_dispatch(
+                session, run_id=run_id, token=0, dispatch_lease_s=30
+            )
+
+    assert sorted(await asyncio.gather(vouch(), vouch())) == [False, True]
+    assert await vouch() is False  # the lease it set is alive

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from trainql.ml.executor import LocalExecutor, TrainingTimeout, UnsupportedExecutor, create_executor
+from trainql.ml.executor import LocalExecutor, TrainingTimeout
 
 
 def _pid_of_worker(_: object) -> int:
@@ -21,6 +21,15 @@ def _sleep(seconds: float) -> float:
 
 def _raise(message: str) -> None:
     raise ValueError(message)
+
+
+def _parent_death_signal(_: object) -> int:
+    # prctl(PR_GET_PDEATHSIG, &sig): the signal this process gets when its parent dies.
+    import ctypes
+
+    signal_number = ctypes.c_int(0)
+    ctypes.CDLL(None).prctl(2, ctypes.byref(signal_number))
+    return signal_number.value
 
 
 async def test_work_runs_in_another_process_and_errors_come_back():
@@ -49,7 +58,12 @@ async def test_a_training_over_its_time_limit_is_stopped_and_the_next_one_runs()
         await executor.shutdown()
 
 
-def test_only_the_local_executor_exists_so_far():
-    assert isinstance(create_executor("local"), LocalExecutor)
-    with pytest.raises(UnsupportedExecutor, match="'dask://scheduler:8786' is not supported"):
-        create_executor("dask://scheduler:8786")
+async def test_a_training_process_dies_with_its_parent():
+    # given / when
+    executor = LocalExecutor()
+    try:
+        death_signal = await executor.run(_parent_death_signal, None, time_limit=60)
+    finally:
+        await executor.shutdown()
+    # then: SIGKILL, so a killed API process or Dask worker leaves no training behind
+    assert death_signal == 9

@@ -1,4 +1,4 @@
-"""Run lifecycle: time limit, shutdown, the interrupted-run sweep, the executor setting."""
+"""Run lifecycle in one process: time limit, stopping the app, the executor setting."""
 
 from __future__ import annotations
 
@@ -14,33 +14,13 @@ from tests.factories import Factory, model_files
 from trainql.app import create_app
 from trainql.config import Settings
 from trainql.db import training_runs as run_store
-from trainql.domain import TrainingRunStatus
-from trainql.ml.executor import UnsupportedExecutor
+from trainql.dispatchers import UnsupportedExecutor
+from trainql.domain import TrainingRun, TrainingRunStatus
 from trainql.ml.generator import write_future_skills_csv
 from trainql.resolvers.context import Context
-from trainql.resolvers.training import INTERRUPTED_MESSAGE, fail_interrupted_runs, train_model
+from trainql.resolvers.training import train_model
 from trainql.services import Services
 from trainql.training_request import PYTHON_NAMES
-
-
-async def test_the_sweep_fails_runs_left_queued_or_running(services: Services, factory: Factory):
-    running = await factory.training_run(status="RUNNING", accuracy=None)
-    queued = await factory.training_run(status="QUEUED", accuracy=None)
-    done = await factory.training_run(status="COMPLETED")
-    failed = await factory.training_run(status="FAILED", error_message="earlier")
-
-    assert sorted(await fail_interrupted_runs(db=services.db)) == sorted([running.id, queued.id])
-
-    async with services.db.session() as session:
-        after = {
-            run.id: await run_store.get_training_run(session, run_id=run.id)
-            for run in (running, queued, done, failed)
-        }
-    assert after[running.id].status == after[queued.id].status == TrainingRunStatus.FAILED  # type: ignore[union-attr]
-    assert after[running.id].error_message == INTERRUPTED_MESSAGE  # type: ignore[union-attr]
-    assert after[done.id].status == TrainingRunStatus.COMPLETED  # type: ignore[union-attr]
-    assert after[failed.id].error_message == "earlier"  # type: ignore[union-attr]
-    assert await fail_interrupted_runs(db=services.db) == []
 
 
 @pytest.fixture
@@ -72,10 +52,13 @@ async def test_a_training_over_the_time_limit_is_failed(slow_app: FastAPI):
     small = await train_model(
         ctx=ctx, fields={"hyperparameters": {"n_estimators": 5}}, names=PYTHON_NAMES
     )
-    assert small.run.status == TrainingRunStatus.COMPLETED
+    assert small.run.status == TrainingRunStatus.COMPLETED, small.run.error_message
 
 
-async def test_stopping_the_app_records_background_runs_as_interrupted(settings: Settings):
+async def test_stopping_the_app_gives_its_running_training_back_to_the_queue(
+    settings: Settings,
+):
+    # given: a background training in progress
     application = create_app(settings)
     async with LifespanManager(application):
         services: Services = application.state.services
@@ -89,18 +72,46 @@ async def test_stopping_the_app_records_background_runs_as_interrupted(settings:
             names=PYTHON_NAMES,
         )
         assert result.run.status == TrainingRunStatus.QUEUED
-        await asyncio.sleep(0)  # let the background task start
+        await _until_status(services, result.run.id, TrainingRunStatus.RUNNING)
+    # when: the app stopped (the lifespan ended)
     async with services.db.session() as session:
         run = await run_store.get_training_run(session, run_id=result.run.id)
-    assert run is not None
-    assert run.status == TrainingRunStatus.FAILED
-    assert run.error_message == INTERRUPTED_MESSAGE
     await services.db.dispose()
+    # then: QUEUED again, owned by nobody, so that the next process dispatches it at once
+    assert run is not None
+    assert run.status == TrainingRunStatus.QUEUED
+    assert (run.attempt, run.worker, run.lease_expires_at) == (1, None, None)
+    assert run.fencing_token == result.run.fencing_token + 2  # claimed, then given back
+    assert model_files(services) == []
+
+    # and the next app's reconciler trains it (attempt 2)
+    restarted = create_app(settings.model_copy(update={"reconcile_interval_s": 0.2}))
+    async with LifespanManager(restarted):
+        again: Services = restarted.state.services
+        done = await _until_status(again, result.run.id, TrainingRunStatus.COMPLETED)
+    assert done.attempt == 2
+    assert done.model_path is not None and done.model_path.endswith("~attempt-2.joblib")
+
+
+async def _until_status(
+    services: Services, run_id: int, status: TrainingRunStatus, within_s: float = 120.0
+) -> TrainingRun:
+    deadline = asyncio.get_running_loop().time() + within_s
+    while True:
+        async with services.db.session() as session:
+            run = await run_store.get_training_run(session, run_id=run_id)
+        assert run is not None
+        if run.status == status:
+            return run
+        if status != TrainingRunStatus.FAILED:
+            assert run.status != TrainingRunStatus.FAILED, run.error_message
+        assert asyncio.get_running_loop().time() < deadline, f"run still {run.status}"
+        await asyncio.sleep(0.05)
 
 
 async def test_an_unsupported_executor_stops_the_app_from_starting(settings: Settings):
-    application = create_app(settings.model_copy(update={"executor": "dask://scheduler:8786"}))
-    with pytest.raises(UnsupportedExecutor, match="only"):
+    application = create_app(settings.model_copy(update={"executor": "ray://head:10001"}))
+    with pytest.raises(UnsupportedExecutor, match=r"'ray://head:10001' is not supported: use"):
         async with LifespanManager(application):
             pass
 

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
 from tests.factories import Factory, model_files, training_run_count
+from tests.storage_support import FILLER, app_client, files_under, fill, make_read_only, small_tmpfs
+from trainql.config import Settings
 from trainql.ml.generator import generate_future_skills
 from trainql.services import Services
 
@@ -403,3 +406,43 @@ async def test_the_api_docs_describe_the_body_with_the_rest_names_and_bounds(
     assert (split["minimum"], split["maximum"], split["default"]) == (0.1, 0.5, 0.2)
     trees = schema["properties"]["hyperparameters"]["properties"]["n_estimators"]
     assert (trees["minimum"], trees["maximum"]) == (1, 1000)
+
+
+NO_SPACE = (
+    "Could not keep the fitted model in the model directory (TRAINQL_MODEL_DIR): there is no "
+    "space left on its storage. Nothing was kept; free space (or make the storage writable) "
+    "and try again."
+)
+READ_ONLY = (
+    "Could not keep the fitted model in the model directory (TRAINQL_MODEL_DIR): its storage "
+    "is read-only. Nothing was kept; free space (or make the storage writable) and try again."
+)
+
+
+@pytest.mark.parametrize("storage", ["full", "read-only"])
+async def test_a_model_that_cannot_be_written_fails_the_run_with_507(
+    settings: Settings, tmp_path: Path, storage: str
+):
+    # given: a model directory on a small disk that is full, or read-only
+    models = tmp_path / "model-disk"
+    with small_tmpfs(models, size_kb=256):
+        if storage == "full":
+            fill(models, leave_kb=4)
+        else:
+            make_read_only(models)
+        async with app_client(settings.model_copy(update={"model_dir": models})) as (http, svc):
+            hr = await Factory(svc).hr_staff()
+            # when
+            response = await http.post(
+                URL, json={**SMALL, "model_version": "no-room"}, headers=hr.headers
+            )
+            # then: 507 with the run's id, the run FAILED saying why, nothing half written
+            assert response.status_code == 507, response.text
+            body = response.json()
+            assert set(body) == {"detail", "training_run_id"}
+            expected = NO_SPACE if storage == "full" else READ_ONLY
+            assert body["detail"] == f"Training failed: {expected}"
+            run_url = f"/api/training/runs/{body['training_run_id']}/"
+            detail = (await http.get(run_url, headers=hr.headers)).json()
+            assert (detail["status"], detail["error_message"]) == ("FAILED", expected)
+            assert files_under(models) == ([FILLER] if storage == "full" else [])

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
 from tests.factories import Factory, error_codes, graphql, model_files, training_run_count
+from tests.storage_support import app_client, fill, small_tmpfs
+from trainql.config import Settings
 from trainql.db import training_runs as run_store
 from trainql.domain import TrainingRunStatus
 from trainql.ml.generator import write_future_skills_csv
@@ -250,3 +253,25 @@ async def test_the_service_answers_while_a_model_trains(
     result = await training
     assert result["data"]["trainModel"]["trainingRun"]["status"] == "COMPLETED"
     assert order == ["me", "train"]
+
+
+async def test_a_model_that_cannot_be_written_returns_the_run_failed_saying_so(
+    settings: Settings, tmp_path: Path
+):
+    # given: the model directory on a full disk
+    models = tmp_path / "model-disk"
+    with small_tmpfs(models, size_kb=256):
+        fill(models, leave_kb=4)
+        async with app_client(settings.model_copy(update={"model_dir": models})) as (http, svc):
+            hr = await Factory(svc).hr_staff()
+            # when
+            body = await graphql(http, TRAIN, {"input": SMALL}, headers=hr.headers)
+    # then: as for any training error, the FAILED run (no GraphQL error), nothing kept
+    assert "errors" not in body
+    run = body["data"]["trainModel"]["trainingRun"]
+    assert run["status"] == "FAILED"
+    assert run["errorMessage"].startswith(
+        "Could not keep the fitted model in the model directory (TRAINQL_MODEL_DIR): there is "
+        "no space left on its storage."
+    )
+    assert run["metrics"] is None and run["modelPath"] is None

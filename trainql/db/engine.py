@@ -182,6 +182,18 @@ def driver_errors() -> Iterator[None]:
         raise translated from exc
 
 
+def is_outage(exc: BaseException) -> bool:
+    """True when `exc` says the database could not be reached (down, restarting, the
+    connection lost, no pooled connection free): trying the same again later may work.
+    Sessions raise DatabaseUnavailable for those (translated_driver_error); raw driver
+    errors (an engine used directly) count too."""
+    if isinstance(exc, DatabaseUnavailable | PoolTimeout | ConnectionError):
+        return True
+    if isinstance(exc, DBAPIError):
+        return isinstance(translated_driver_error(exc), DatabaseUnavailable)
+    return False
+
+
 class Database:
     """An async engine and its session factory; one per application."""
 

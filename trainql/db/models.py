@@ -173,6 +173,24 @@ class TrainingRunRow(SQLModel, table=True):
     updated_at: datetime = Field(
         default_factory=utcnow, sa_column=sa.Column(UTCDateTime, nullable=False)
     )
+    # The lifecycle (db/training_runs.py): which execution owns the run and until when.
+    # `attempt` counts the executions that claimed the run; `fencing_token` moves on every
+    # claim and every re-dispatch, and each write an execution makes names the token it was
+    # given, so an execution that lost the run can never write over a newer one.
+    attempt: int = Field(
+        default=0, sa_column=sa.Column(sa.Integer, nullable=False, server_default="0")
+    )
+    fencing_token: int = Field(
+        default=0, sa_column=sa.Column(sa.Integer, nullable=False, server_default="0")
+    )
+    # RUNNING: the worker running it; its lease is renewed by a heartbeat. QUEUED: until when
+    # the dispatcher vouches that the run is submitted (after that a reconciler submits it
+    # again). NULL: nobody (a reconciler takes it at once).
+    lease_owner: str | None = Field(default=None, sa_column=sa.Column(sa.String(255)))
+    lease_expires_at: datetime | None = Field(default=None, sa_column=sa.Column(UTCDateTime))
+    attempt_started_at: datetime | None = Field(default=None, sa_column=sa.Column(UTCDateTime))
+    # What kind of failure a FAILED run had (trainql.domain.RunFailure), beside its message.
+    error_code: str | None = Field(default=None, sa_column=sa.Column(sa.String(32)))
 
 
 class TrainingRunStatusCountRow(SQLModel, table=True):

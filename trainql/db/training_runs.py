@@ -7,6 +7,8 @@ import dataclasses
 import functools
 import uuid
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import (
@@ -39,6 +41,7 @@ from trainql.db.users import user_columns, user_from_columns
 from trainql.domain import (
     ClassMetrics,
     OrderDirection,
+    RunFailure,
     RunOutcome,
     TrainingRun,
     TrainingRunDetails,
@@ -130,7 +133,18 @@ def run_to_domain(
         test_samples=get("test_samples"),
         updated_at=get("updated_at"),
         details=details_to_domain(row) if details else None,
+        attempt=row.attempt,
+        fencing_token=row.fencing_token,
+        worker=row.lease_owner,
+        lease_expires_at=row.lease_expires_at,
+        attempt_started_at=row.attempt_started_at,
+        error_code=_failure(row.error_code),
     )
+
+
+def _failure(code: str | None) -> RunFailure | None:
+    # A code this version does not know (written by a newer one) reads as none.
+    return RunFailure(code) if code is not None and code in RunFailure._value2member_map_ else None
 
 
 @functools.cache
@@ -216,9 +230,14 @@ async def insert_training_run(
     random_state: int,
     notes: str,
     trained_by_id: int | None,
+    dispatch_lease_s: float | None = None,
 ) -> int:
-    """Insert a run (QUEUED or RUNNING) as a request asked for it and return its id; a
-    duplicate model_version raises ConstraintViolation on commit."""
+    """Insert a run as a request asked for it and return its id; a duplicate model_version
+    raises ConstraintViolation on commit.
+
+    A QUEUED run with `dispatch_lease_s` is vouched for that long by the dispatcher that is
+    about to submit it; without one, a reconciler dispatches it at its next pass.
+    """
     row = TrainingRunRow(
         model_version=model_version,
         status=status.value,
@@ -232,6 +251,10 @@ async def insert_training_run(
         notes=notes,
         trained_by_id=trained_by_id,
     )
+    if dispatch_lease_s is not None:
+        # This process's clock (an ORM insert binds values); every later lease write and
+        # every comparison uses the database's, as the lifecycle section below says.
+        row.lease_expires_at = utcnow() + timedelta(seconds=dispatch_lease_s)
     session.add(row)
     await session.flush()
     assert row.id is not None
@@ -245,35 +268,234 @@ async def set_training_run_status(
     status: TrainingRunStatus,
     error_message: str | None = None,
 ) -> None:
-    """Move one run to `status` (RUNNING, or FAILED with its `error_message`); COMPLETED goes
-    through `record_training_outcome`, which stores the metrics with it."""
+    """Move one run to `status` whoever owns it (an operator's or a test's write: an
+    execution writes through the fenced functions below)."""
     await _update(session, run_id, status=status.value, error_message=error_message)
 
 
-async def record_training_outcome(
-    session: AsyncSession, *, run_id: int, outcome: RunOutcome
-) -> None:
-    """Mark one run COMPLETED with its test-split metrics and where its model was saved."""
-    await _update(
+# --- The lifecycle ---------------------------------------------------------------------------
+#
+# QUEUED -> RUNNING -> COMPLETED | FAILED, owned by one execution at a time. Every write below
+# is a compare-and-set on (status, fencing_token[, lease expired]): of two processes racing
+# for the same run (two reconcilers, two copies of one dispatch, a worker that lost its lease
+# and the one that took over) exactly one write matches, and the others change nothing.
+# Leases are timed by the database's clock on PostgreSQL, so hosts whose clocks differ
+# agree on when a lease ends.
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    """What an execution holds once it claimed a run: the token every later write names,
+    and which attempt it is (1 for the first execution)."""
+
+    token: int
+    attempt: int
+
+
+def _now(session: AsyncSession) -> Any:
+    if session.get_bind().dialect.name == "postgresql":
+        return func.now()
+    return utcnow()
+
+
+def _lease_ends(session: AsyncSession, seconds: float) -> Any:
+    return _now(session) + timedelta(seconds=seconds)
+
+
+def _lease_over(session: AsyncSession) -> Any:
+    ends = col(TrainingRunRow.lease_expires_at)
+    return ends.is_(None) | (ends < _now(session))
+
+
+async def _transition(
+    session: AsyncSession,
+    run_id: int,
+    *,
+    expected: TrainingRunStatus,
+    token: int,
+    values: dict[str, Any],
+    lease_over: bool = False,
+) -> Row[Any] | None:
+    """The one compare-and-set every lifecycle write goes through: when the run is
+    `expected` with `token` (and, with `lease_over`, its lease has run out), set `values`;
+    returns the run's attempt and token as written, None when nothing matched."""
+    conditions = [
+        col(TrainingRunRow.id) == run_id,
+        col(TrainingRunRow.status) == expected.value,
+        col(TrainingRunRow.fencing_token) == token,
+    ]
+    if lease_over:
+        conditions.append(_lease_over(session))
+    found = await session.exec(
+        update(TrainingRunRow)
+        .where(*conditions)
+        .values(**values, updated_at=utcnow())
+        .returning(col(TrainingRunRow.attempt), col(TrainingRunRow.fencing_token))
+    )
+    return found.first()
+
+
+async def claim_training_run(
+    session: AsyncSession, *, run_id: int, token: int, owner: str, lease_s: float
+) -> Claim | None:
+    """Take a QUEUED run dispatched with `token` and mark it RUNNING by `owner` for one
+    lease: None when another execution has it already (or it is no longer QUEUED)."""
+    done = await _transition(
         session,
         run_id,
-        status=TrainingRunStatus.COMPLETED.value,
-        model_path=outcome.model_path,
-        accuracy=outcome.accuracy,
-        precision=outcome.precision,
-        recall=outcome.recall,
-        f1_score=outcome.f1_score,
-        training_duration_seconds=outcome.training_duration_seconds,
-        total_samples=outcome.total_samples,
-        train_samples=outcome.train_samples,
-        test_samples=outcome.test_samples,
-        per_class_metrics={
-            label: class_metrics_json(m) for label, m in outcome.per_class_metrics.items()
+        expected=TrainingRunStatus.QUEUED,
+        token=token,
+        values={
+            "status": TrainingRunStatus.RUNNING.value,
+            "fencing_token": token + 1,
+            "attempt": col(TrainingRunRow.attempt) + 1,
+            "lease_owner": owner[:255],
+            "lease_expires_at": _lease_ends(session, lease_s),
+            "attempt_started_at": _now(session),
         },
-        features_used=list(outcome.features_used),
-        feature_importances=dict(outcome.feature_importances),
-        confusion_matrix=outcome.confusion_matrix,
     )
+    return None if done is None else Claim(token=done.fencing_token, attempt=done.attempt)
+
+
+async def renew_training_run_lease(
+    session: AsyncSession, *, run_id: int, token: int, lease_s: float
+) -> bool:
+    """The heartbeat: extend the lease of the execution holding `token`; False when that
+    execution no longer owns the run (a reconciler gave it to another)."""
+    done = await _transition(
+        session,
+        run_id,
+        expected=TrainingRunStatus.RUNNING,
+        token=token,
+        values={"lease_expires_at": _lease_ends(session, lease_s)},
+    )
+    return done is not None
+
+
+async def record_training_outcome(
+    session: AsyncSession, *, run_id: int, token: int, outcome: RunOutcome
+) -> bool:
+    """Mark the run COMPLETED with its test-split metrics and where its model was saved, if
+    the execution holding `token` still owns it (False otherwise: nothing was written)."""
+    done = await _transition(
+        session,
+        run_id,
+        expected=TrainingRunStatus.RUNNING,
+        token=token,
+        values={
+            **_finished(),
+            "status": TrainingRunStatus.COMPLETED.value,
+            "model_path": outcome.model_path,
+            "accuracy": outcome.accuracy,
+            "precision": outcome.precision,
+            "recall": outcome.recall,
+            "f1_score": outcome.f1_score,
+            "training_duration_seconds": outcome.training_duration_seconds,
+            "total_samples": outcome.total_samples,
+            "train_samples": outcome.train_samples,
+            "test_samples": outcome.test_samples,
+            "per_class_metrics": {
+                label: class_metrics_json(m) for label, m in outcome.per_class_metrics.items()
+            },
+            "features_used": list(outcome.features_used),
+            "feature_importances": dict(outcome.feature_importances),
+            "confusion_matrix": outcome.confusion_matrix,
+        },
+    )
+    return done is not None
+
+
+async def fail_training_run(
+    session: AsyncSession,
+    *,
+    run_id: int,
+    token: int,
+    error_message: str,
+    error_code: RunFailure,
+    lease_over: bool = False,
+) -> bool:
+    """Mark the RUNNING run FAILED if the execution holding `token` still owns it (with
+    `lease_over`: only once that execution's lease has run out, as a reconciler does)."""
+    done = await _transition(
+        session,
+        run_id,
+        expected=TrainingRunStatus.RUNNING,
+        token=token,
+        lease_over=lease_over,
+        values={
+            **_finished(),
+            "status": TrainingRunStatus.FAILED.value,
+            "error_message": error_message,
+            "error_code": error_code.value,
+        },
+    )
+    return done is not None
+
+
+async def requeue_training_run(
+    session: AsyncSession,
+    *,
+    run_id: int,
+    token: int,
+    dispatch_lease_s: float | None,
+    lease_over: bool = False,
+) -> int | None:
+    """Give the RUNNING run held by `token` back to the queue under a new token, returned
+    (None when that execution no longer owns it). A reconciler does it with `lease_over`
+    for a run whose worker was lost, vouching for the re-dispatch it is about to make for
+    `dispatch_lease_s`; a process that stops releases its runs with no lease (None), for
+    any reconciler to dispatch at once."""
+    done = await _transition(
+        session,
+        run_id,
+        expected=TrainingRunStatus.RUNNING,
+        token=token,
+        lease_over=lease_over,
+        values={
+            **_finished(),
+            "status": TrainingRunStatus.QUEUED.value,
+            "lease_owner": None,
+            "fencing_token": token + 1,
+            "lease_expires_at": None
+            if dispatch_lease_s is None
+            else _lease_ends(session, dispatch_lease_s),
+        },
+    )
+    return None if done is None else int(done.fencing_token)
+
+
+async def vouch_for_dispatch(
+    session: AsyncSession, *, run_id: int, token: int, dispatch_lease_s: float
+) -> bool:
+    """Take over the dispatch of a QUEUED run whose dispatch lease ran out (a reconciler):
+    True for the one process that should submit it again, with the same token."""
+    done = await _transition(
+        session,
+        run_id,
+        expected=TrainingRunStatus.QUEUED,
+        token=token,
+        lease_over=True,
+        values={"lease_expires_at": _lease_ends(session, dispatch_lease_s)},
+    )
+    return done is not None
+
+
+def _finished() -> dict[str, Any]:
+    """What leaving RUNNING clears: the lease (the owner stays, as who ran the attempt)."""
+    return {"lease_expires_at": None}
+
+
+async def unowned_training_runs(session: AsyncSession, *, limit: int) -> list[TrainingRun]:
+    """QUEUED and RUNNING runs whose lease ran out (or that have none), oldest first, with
+    their details: what a reconciler dispatches again, retries or fails."""
+    unfinished = (TrainingRunStatus.QUEUED.value, TrainingRunStatus.RUNNING.value)
+    found = await session.exec(
+        with_trainer_statement(details=True)
+        .where(col(TrainingRunRow.status).in_(unfinished), _lease_over(session))
+        .order_by(col(TrainingRunRow.id))
+        .limit(limit)
+    )
+    return _to_domain(found.all(), details=True)
 
 
 async def _update(session: AsyncSession, run_id: int, **columns: object) -> None:
@@ -292,30 +514,6 @@ async def model_version_exists(session: AsyncSession, *, model_version: str) -> 
         select(TrainingRunRow.id).where(col(TrainingRunRow.model_version) == model_version)
     )
     return found.first() is not None
-
-
-async def fail_unfinished_runs(session: AsyncSession, *, error_message: str) -> list[int]:
-    """Mark every QUEUED or RUNNING run FAILED with `error_message`; returns their ids."""
-    unfinished = (TrainingRunStatus.QUEUED.value, TrainingRunStatus.RUNNING.value)
-    ids = list(
-        (
-            await session.exec(
-                select(TrainingRunRow.id).where(col(TrainingRunRow.status).in_(unfinished))
-            )
-        ).all()
-    )
-    if ids:
-        await session.exec(
-            update(TrainingRunRow)
-            .where(col(TrainingRunRow.id).in_(ids))
-            .where(col(TrainingRunRow.status).in_(unfinished))
-            .values(
-                status=TrainingRunStatus.FAILED.value,
-                error_message=error_message,
-                updated_at=utcnow(),
-            )
-        )
-    return [i for i in ids if i is not None]
 
 
 def metric_sort_key(column: Any) -> Any:

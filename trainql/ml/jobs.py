@@ -15,17 +15,28 @@ from trainql.training_request import Hyperparameters
 
 
 @dataclass(frozen=True, slots=True)
-class TrainingJob:
-    """Everything a worker needs to train one model."""
+class SplitFit:
+    """Fit the forest with joblib's Dask backend, its trees built across the cluster's
+    workers, when the training split has at least `min_rows` rows."""
 
-    dataset_path: Path
+    scheduler: str
+    min_rows: int
+
+
+@dataclass(frozen=True, slots=True)
+class TrainingJob:
+    """Everything a worker needs to train one model. `dataset_path` and `model_path` are
+    storage locations (storage_root): a local path or an fsspec URL."""
+
+    dataset_path: str | Path
     dataset_display: str
     target_column: str
     test_split: float
     hyperparameters: Hyperparameters
-    model_path: Path | None = None
+    model_path: str | Path | None = None
     random_state: int = RANDOM_STATE
     n_jobs: int = -1
+    split_fit: SplitFit | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,25 +9,27 @@ import codecs
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     import pandas as pd
 
 from trainql.errors import DatasetInvalid
+from trainql.storage_root import OutsideRoot, StorageRoot, kind_of, open_for_reading
 
 CSV_SUFFIXES = (".csv",)
 _READ_BLOCK = 1 << 20
 
 
-def resolve_dataset_path(data_root: Path, relative: str) -> Path:
-    """The file `relative` names inside `data_root`, or DatasetInvalid.
+def resolve_dataset_path(data_root: StorageRoot | Path, relative: str) -> str:
+    """The location of the file `relative` names inside `data_root`, or DatasetInvalid.
 
     Absolute paths, `..` and symbolic links that lead outside the data root are refused,
-    whatever route they take: the check is made on the fully resolved path.
+    whatever route they take: on a local root the check is made on the fully resolved path,
+    on an object store on the normalized key.
     """
-    root = data_root.resolve()
+    root = StorageRoot.of(data_root, setting="TRAINQL_DATA_ROOT")
     if not relative or not relative.strip():
         raise DatasetInvalid("dataset_path is empty: give a CSV path relative to the data root.")
     candidate = Path(relative)
@@ -35,26 +37,28 @@ def resolve_dataset_path(data_root: Path, relative: str) -> Path:
         raise DatasetInvalid(
             f"dataset_path {relative!r} is absolute: give a path relative to the data root."
         )
-    resolved = (root / candidate).resolve()
-    if not resolved.is_relative_to(root):
+    try:
+        location = root.child(relative)
+    except OutsideRoot:
         raise DatasetInvalid(
             f"dataset_path {relative!r} leads outside the data root: only files under it "
             "can be trained on."
-        )
-    if not resolved.exists():
+        ) from None
+    kind = kind_of(location)
+    if kind is None:
         raise DatasetInvalid(f"Dataset file not found: {relative!r} (relative to the data root).")
-    if not resolved.is_file():
+    if kind != "file":
         raise DatasetInvalid(f"dataset_path {relative!r} is not a file.")
-    if resolved.suffix.lower() not in CSV_SUFFIXES:
+    if PurePosixPath(location).suffix.lower() not in CSV_SUFFIXES:
         raise DatasetInvalid(f"dataset_path {relative!r} is not a CSV file (expected .csv).")
-    return resolved
+    return location
 
 
-def check_text(path: Path, display: str) -> None:
+def check_text(path: str | Path, display: str) -> None:
     """DatasetInvalid unless the whole file is non-empty UTF-8 text without NUL bytes."""
     decoder = codecs.getincrementaldecoder("utf-8")()
     seen_any = False
-    with path.open("rb") as handle:
+    with open_for_reading(str(path)) as handle:
         while block := handle.read(_READ_BLOCK):
             seen_any = seen_any or bool(block.strip())
             if b"\x00" in block:
@@ -79,12 +83,15 @@ def check_text(path: Path, display: str) -> None:
 
 
 def _read_csv(
-    path: Path, display: str, usecols: list[str] | None = None, nrows: int | None = None
+    path: str | Path, display: str, usecols: list[str] | None = None, nrows: int | None = None
 ) -> pd.DataFrame:
     import pandas as pd  # imported on first use: the server starts faster
 
     try:
-        return pd.read_csv(path, encoding="utf-8", usecols=usecols, nrows=nrows, low_memory=False)
+        # A local path, or a URL that pandas opens through fsspec.
+        return pd.read_csv(
+            str(path), encoding="utf-8", usecols=usecols, nrows=nrows, low_memory=False
+        )
     except pd.errors.EmptyDataError:
         raise DatasetInvalid(
             f"Dataset {display!r} is empty: expected a header row and data."
@@ -93,7 +100,7 @@ def _read_csv(
         raise DatasetInvalid(f"Dataset {display!r} is not a readable CSV file: {exc}") from None
 
 
-def read_columns(path: Path, display: str) -> list[str]:
+def read_columns(path: str | Path, display: str) -> list[str]:
     """The header of the CSV file."""
     return [str(c) for c in _read_csv(path, display, nrows=0).columns]
 
@@ -144,7 +151,7 @@ def check_classes(
 class DatasetSummary:
     """What inspection learned about a dataset that can be trained on."""
 
-    path: Path
+    path: str
     columns: list[str]
     rows: int
     class_counts: dict[str, int]
@@ -161,7 +168,7 @@ def class_counts(series: pd.Series) -> dict[str, int]:
 
 
 def inspect_dataset(
-    path: Path, *, display: str, target_column: str, test_split: float
+    path: str | Path, *, display: str, target_column: str, test_split: float
 ) -> DatasetSummary:
     """Every check a dataset must pass before a run is recorded: UTF-8 text, a header with
     the target and a feature, two or more classes each large enough to split.
@@ -181,11 +188,11 @@ def inspect_dataset(
         target_column=target_column,
         display=display,
     )
-    return DatasetSummary(path=path, columns=columns, rows=rows, class_counts=counts)
+    return DatasetSummary(path=str(path), columns=columns, rows=rows, class_counts=counts)
 
 
 def load_training_frame(
-    path: Path, *, display: str, target_column: str, test_split: float
+    path: str | Path, *, display: str, target_column: str, test_split: float
 ) -> tuple[pd.DataFrame, pd.Series]:
     """Features and target of a dataset, with the same checks as `inspect_dataset`.
 

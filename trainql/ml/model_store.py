@@ -1,55 +1,81 @@
-"""Fitted pipelines on disk: `<model_dir>/<model_version>.joblib`, written atomically."""
+"""Fitted pipelines in the model directory (a local directory or an fsspec URL).
+
+Each attempt at a run writes its own file, `<model_version>.joblib` for the first and
+`<model_version>~attempt-<n>.joblib` for a retry (`~` is never in a model version), so an
+execution that lost its run can neither overwrite nor delete the model of the one that took
+over. Files are written atomically (storage_root.write_atomically): a reader never sees half
+a model.
+"""
 
 from __future__ import annotations
 
-import contextlib
-import os
-import tempfile
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
+
+from trainql.ml.storage import storage_errors
+from trainql.storage_root import (
+    StorageRoot,
+    is_local,
+    open_for_reading,
+    remove,
+    siblings,
+    write_atomically,
+)
 
 SUFFIX = ".joblib"
+MODEL_DIR_LOCATION = "the model directory (TRAINQL_MODEL_DIR)"
 
 
-def model_path(model_dir: Path, model_version: str) -> Path:
-    """Where the model of `model_version` lives (the version is validated upstream)."""
-    return model_dir / f"{model_version}{SUFFIX}"
+def model_name(model_version: str, attempt: int = 1) -> str:
+    """The file name of attempt `attempt` at the run of `model_version`."""
+    if attempt <= 1:
+        return f"{model_version}{SUFFIX}"
+    return f"{model_version}~attempt-{attempt}{SUFFIX}"
 
 
-def save_model(model: Any, path: Path) -> Path:
-    """Write `model` to `path` so that readers see the whole file or none of it.
-
-    The pickle goes to a temporary file in the same directory, is flushed to disk, and is
-    then renamed over `path` (a rename within one filesystem is atomic).
-    """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            import joblib  # only workers save models; the service need not import it
-
-            joblib.dump(model, handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(temporary)
-        raise
-    return path
+def model_location(model_dir: StorageRoot, model_version: str, attempt: int = 1) -> str:
+    """Where attempt `attempt` at the run of `model_version` writes its model (the version
+    is validated upstream: no separators, so it stays inside the model directory)."""
+    return model_dir.child(model_name(model_version, attempt))
 
 
-def remove_model(path: Path) -> None:
+def save_model(model: Any, location: str) -> str:
+    """Write `model` to `location` so that readers see the whole file or none of it.
+
+    Raises InsufficientStorage when the storage is full, over quota or read-only (nothing
+    is left behind then, as for any failed write)."""
+
+    def dump(handle: IO[bytes]) -> None:
+        import joblib  # only workers save models; the service need not import it
+
+        joblib.dump(model, handle)
+
+    with storage_errors(what="the fitted model", location=MODEL_DIR_LOCATION):
+        write_atomically(location, dump)
+    return location
+
+
+def remove_model(location: str) -> None:
     """Delete a model file and any temporary file a killed writer left beside it."""
-    with contextlib.suppress(FileNotFoundError):
-        path.unlink()
-    for leftover in path.parent.glob(f".{path.name}.*.tmp"):
-        with contextlib.suppress(FileNotFoundError):
-            leftover.unlink()
+    remove(location)
+    if is_local(location):
+        name = location.rsplit("/", 1)[-1]
+        for leftover in siblings(location, f".{name}.*.tmp"):
+            remove(leftover)
 
 
-def load_model(path: Path) -> Any:
+def remove_attempts(model_dir: StorageRoot, model_version: str, *, up_to: int) -> None:
+    """Delete the models (and leftovers) of attempts 1 to `up_to` at one run."""
+    for attempt in range(1, max(up_to, 1) + 1):
+        remove_model(model_location(model_dir, model_version, attempt))
+
+
+def load_model(location: str | Path) -> Any:
     """A fitted pipeline written by `save_model` (only ever load files this service wrote)."""
     import joblib
 
-    return joblib.load(path)
+    location = str(location)
+    if is_local(location):
+        return joblib.load(location.split("://", 1)[-1])
+    with open_for_reading(location) as handle:
+        return joblib.load(handle)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -68,6 +70,29 @@ def _ratio(numerator: NDArray[Any], denominator: NDArray[Any]) -> NDArray[Any]:
     return out
 
 
+@contextlib.contextmanager
+def _forest_backend(job: TrainingJob, *, rows: int) -> Iterator[None]:
+    """Where the forest's trees are built: this process's threads, or (a split fit, for a
+    large enough training split, on a cluster of two workers or more) joblib's Dask backend,
+    which sends batches of trees to the cluster's workers. The trees are the same either
+    way: each one's seed is drawn before any is built. Only the forest (n_jobs=-1) follows
+    the backend; the encoders (n_jobs unset) stay sequential here."""
+    split = job.split_fit
+    if split is None or rows < split.min_rows:
+        yield
+        return
+    import joblib
+    from distributed import Client
+
+    with Client(split.scheduler, set_as_default=False, timeout=30) as client:
+        if len(client.scheduler_info(n_workers=-1)["workers"]) < 2:
+            # One worker: shipping the data and the trees to it and back only costs time.
+            yield
+            return
+        with joblib.parallel_config(backend="dask", client=client):
+            yield
+
+
 def train(job: TrainingJob) -> TrainingResult:
     """Load the dataset, fit the pipeline on a stratified split, evaluate it on the rest and
     (when `job.model_path` is set) save it.
@@ -77,7 +102,7 @@ def train(job: TrainingJob) -> TrainingResult:
     """
     started = time.perf_counter()
     features, target = loading.load_training_frame(
-        job.dataset_path,
+        str(job.dataset_path),
         display=job.dataset_display,
         target_column=job.target_column,
         test_split=job.test_split,
@@ -98,7 +123,8 @@ def train(job: TrainingJob) -> TrainingResult:
         random_state=job.random_state,
         n_jobs=job.n_jobs,
     )
-    pipeline.fit(x_train, y_train)
+    with _forest_backend(job, rows=len(y_train)):
+        pipeline.fit(x_train, y_train)
     fitted = time.perf_counter()
     labels = sorted(str(label) for label in target.unique())
     metrics = evaluate(y_test, pipeline.predict(x_test), labels)
@@ -106,7 +132,7 @@ def train(job: TrainingJob) -> TrainingResult:
     duration = time.perf_counter() - started
     saved = None
     if job.model_path is not None:
-        saved = model_store.save_model(pipeline, job.model_path)
+        saved = model_store.save_model(pipeline, str(job.model_path))
     return TrainingResult(
         **metrics,
         features_used=[str(c) for c in features.columns],

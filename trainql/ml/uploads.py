@@ -20,6 +20,7 @@ import anyio.to_thread
 
 from trainql.errors import DatasetInvalid, PayloadTooLarge
 from trainql.ml.storage import storage_errors
+from trainql.storage_root import StorageRoot, move_local_file_into, remove
 
 CHUNK_BYTES = 1024 * 1024
 # The datasets directory, relative to the data root.
@@ -108,16 +109,22 @@ def _check_header(columns: list[str]) -> None:
 
 
 async def store_csv_upload(
-    source: AsyncReadable, *, data_root: Path, name: str, max_bytes: int
+    source: AsyncReadable, *, data_root: StorageRoot | Path, name: str, max_bytes: int
 ) -> StoredCsv:
-    """Copy `source` to `<data_root>/datasets/<name>.csv` after checking it is a usable CSV.
+    """Copy `source` to `<data_root>/datasets/<name>.csv` after checking it is a usable CSV
+    (on a local root through a temporary file renamed into place, on an object store through
+    a local temporary file uploaded as one object).
 
     Raises PayloadTooLarge as soon as more than `max_bytes` have been read (the rest is never
     read), DatasetInvalid when the content is not a CSV `summarize_csv` accepts, and
     InsufficientStorage when the data root is full, over quota or read-only. In every case,
     and on cancellation, nothing is left in the datasets directory.
     """
-    directory = data_root / DATASETS_DIR
+    root = StorageRoot.of(data_root, setting="TRAINQL_DATA_ROOT")
+    relative = dataset_relative_path(name)
+    target = root.child(relative)
+    # Beside the target when it is local (the final move is then a rename on one filesystem).
+    directory = Path(target).parent if root.is_local else None
     with storage_errors(what="the uploaded dataset", location=DATA_ROOT_LOCATION):
         temp = await anyio.to_thread.run_sync(_open_temp, directory)
         try:
@@ -129,17 +136,17 @@ async def store_csv_upload(
                         raise PayloadTooLarge.upload(max_bytes)
                     await anyio.to_thread.run_sync(temp.handle.write, chunk)
             columns, rows = await anyio.to_thread.run_sync(summarize_csv, temp.path)
-            relative = dataset_relative_path(name)
-            await anyio.to_thread.run_sync(os.replace, temp.path, data_root / relative)
+            await anyio.to_thread.run_sync(move_local_file_into, temp.path, target)
         except BaseException:
             await anyio.to_thread.run_sync(_unlink_quietly, temp.path)
             raise
     return StoredCsv(relative_path=relative, columns=columns, row_count=rows, size_bytes=size)
 
 
-async def remove_stored_file(data_root: Path, relative_path: str) -> None:
+async def remove_stored_file(data_root: StorageRoot | Path, relative_path: str) -> None:
     """Remove a stored dataset file (when its database row could not be written)."""
-    await anyio.to_thread.run_sync(_unlink_quietly, data_root / relative_path)
+    root = StorageRoot.of(data_root, setting="TRAINQL_DATA_ROOT")
+    await anyio.to_thread.run_sync(remove, root.child(relative_path))
 
 
 @dataclass(slots=True)
@@ -148,9 +155,9 @@ class _TempFile:
     handle: BinaryIO
 
 
-def _open_temp(directory: Path) -> _TempFile:
-    directory.mkdir(parents=True, exist_ok=True)
-    # In the target directory, so the final os.replace is a rename on one filesystem.
+def _open_temp(directory: Path | None) -> _TempFile:
+    if directory is not None:
+        directory.mkdir(parents=True, exist_ok=True)
     fd, name = tempfile.mkstemp(dir=directory, prefix=TEMP_PREFIX, suffix=".part")
     return _TempFile(path=Path(name), handle=os.fdopen(fd, "wb"))
 

@@ -88,7 +88,7 @@ async def create_dataset(*, ctx: Context, name: str, file: AsyncReadable) -> Dat
         message = "file must be a file part of the request (in GraphQL, mapped by `map`)."
         raise InvalidInput(message, fields={"file": [message]})
     dataset_id = uuid.uuid4()
-    data_root = ctx.settings.data_path
+    data_root = ctx.settings.data_location
     stored = await store_csv_upload(
         file,
         data_root=data_root,

@@ -1,13 +1,16 @@
-"""Training a model: validate the request, record the run, fit in the executor, record the
-outcome. Both transports (trainModel and POST /api/training/train/) and `trainql train` call
-`train_model`.
+"""Training a model: validate the request, record the run, dispatch it, and (unless in the
+background) wait for its outcome. Both transports (trainModel and POST /api/training/train/)
+and `trainql train` call `train_model`.
+
+The run is recorded QUEUED before anything else happens, and the execution that claims it
+(trainql.execution, in this process or on a Dask worker) records its outcome; so a request
+that waits reads the outcome from the run's row, whoever trained it.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -18,11 +21,10 @@ import anyio.to_thread
 from trainql.constants import RANDOM_STATE
 from trainql.db import training_runs as run_store
 from trainql.db.engine import ConstraintViolation, Database
-from trainql.domain import TrainingRun, TrainingRunStatus
-from trainql.errors import InvalidInput
-from trainql.ml import loading, model_store
-from trainql.ml.executor import TrainingTimeout, WorkerDied
-from trainql.ml.jobs import TrainingJob, run_training_job
+from trainql.dispatchers import dispatch_run
+from trainql.domain import RunFailure, TrainingRun, TrainingRunStatus
+from trainql.errors import InvalidInput, TrainingFailed, TrainingStorageFull
+from trainql.ml import loading
 from trainql.resolvers import datasets
 from trainql.resolvers.context import Context
 from trainql.resolvers.permissions import IS_HR_STAFF, require
@@ -31,20 +33,8 @@ from trainql.training_request import FieldNames, invalid_message, parse_train_re
 
 logger = logging.getLogger("trainql.training")
 
-INTERRUPTED_MESSAGE = "interrupted: the service stopped before this run finished"
-
-
-async def fail_interrupted_runs(*, db: Database) -> list[int]:
-    """Mark runs left QUEUED or RUNNING by a process that is gone as FAILED ("interrupted").
-
-    Call it only when no process is training against this database: `trainql serve` runs it
-    once before its workers start.
-    """
-    async with db.session() as session:
-        ids = await run_store.fail_unfinished_runs(session, error_message=INTERRUPTED_MESSAGE)
-    if ids:
-        logger.warning("Marked %d interrupted training run(s) FAILED: %s", len(ids), ids)
-    return ids
+# The exit status of a process stopped by TRAINQL_CRASH_BEFORE_DISPATCH (tests only).
+CRASH_EXIT_STATUS = 70
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,77 +56,21 @@ def _duplicate_version(model_version: str, names: FieldNames) -> InvalidInput:
     return InvalidInput(invalid_message(fields), fields=fields)
 
 
-def _describe(exc: BaseException) -> str:
-    if isinstance(exc, TrainingTimeout | WorkerDied):
-        return str(exc)
-    return f"{type(exc).__name__}: {exc}"
-
-
-async def _record_failure(services: Services, run_id: int, message: str) -> None:
-    async with services.db.session() as session:
-        await run_store.set_training_run_status(
-            session, run_id=run_id, status=TrainingRunStatus.FAILED, error_message=message
-        )
-
-
-async def _execute(
-    services: Services, run_id: int, job: TrainingJob, *, mark_running: bool
-) -> None:
-    """Fit in the executor and move the run to COMPLETED or FAILED. Never raises for a
-    training error; the run row holds the outcome."""
-    assert job.model_path is not None
-
-    async def on_start() -> None:
-        if mark_running:
-            async with services.db.session() as session:
-                await run_store.set_training_run_status(
-                    session, run_id=run_id, status=TrainingRunStatus.RUNNING
-                )
-
-    try:
-        result = await services.executor.run(
-            run_training_job,
-            job,
-            time_limit=services.settings.training_timeout_s,
-            on_start=on_start,
-        )
-    except asyncio.CancelledError:
-        # Shielded: the run must not stay RUNNING because the task that owned it was cancelled.
-        with contextlib.suppress(Exception):
-            await asyncio.shield(_record_failure(services, run_id, INTERRUPTED_MESSAGE))
-        model_store.remove_model(job.model_path)
-        raise
-    except Exception as exc:
-        logger.info("Training run %d failed: %s", run_id, _describe(exc))
-        model_store.remove_model(job.model_path)
-        await _record_failure(services, run_id, _describe(exc))
-        return
-    try:
-        async with services.db.session() as session:
-            await run_store.record_training_outcome(session, run_id=run_id, outcome=result)
-    except BaseException:
-        # A model file without a COMPLETED run would be an orphan nobody can find.
-        model_store.remove_model(job.model_path)
-        with contextlib.suppress(Exception):
-            await asyncio.shield(
-                _record_failure(services, run_id, "The result could not be recorded.")
-            )
-        raise
-
-
-async def _run_in_background(services: Services, run_id: int, job: TrainingJob) -> None:
-    try:
-        await _execute(services, run_id, job, mark_running=True)
-    except asyncio.CancelledError:
-        raise
-    except Exception:
-        logger.exception("Background training run %d could not be recorded", run_id)
-
-
 async def _read_run(db: Database, run_id: int) -> TrainingRun:
     async with db.session() as session:
         run = await run_store.get_training_run(session, run_id=run_id)
     assert run is not None
+    return run
+
+
+async def _until_final(services: Services, run: TrainingRun) -> TrainingRun:
+    """The run once it is COMPLETED or FAILED, whoever finishes it (this process's
+    execution lost it, or was never the one to run it: another execution's outcome)."""
+    while not run.status.is_final:
+        status = await services.run_statuses.changed(run.id, run.status)
+        if status is None:  # runs are never deleted; defensive
+            break
+        run = await _read_run(services.db, run.id)
     return run
 
 
@@ -162,10 +96,12 @@ async def train_model(
     fields the way the caller sent them).
 
     Invalid input is InvalidInput and an unusable dataset DatasetInvalid: in both cases no
-    run is recorded and no file written. Otherwise the run is recorded RUNNING (QUEUED when
-    training in the background) before fitting; the result holds the run as it ended:
-    COMPLETED with its metrics, or FAILED with its error message. In the background the
-    QUEUED run is returned at once.
+    run is recorded and no file written. Otherwise the run is recorded QUEUED and dispatched
+    (it is RUNNING once an execution claims it); the result holds the run as it ended:
+    COMPLETED with its metrics, or FAILED with its error message (error_code
+    INSUFFICIENT_STORAGE when the model could not be written). In the background the QUEUED
+    run is returned at once. A dispatch that cannot be made now (the scheduler away) leaves
+    the run QUEUED for a reconciler; a request that waits, waits for it.
     """
     user = require(ctx, IS_HR_STAFF)
     request = parse_train_request(fields, names=names)
@@ -182,33 +118,23 @@ async def train_model(
         uploaded = await datasets.get_dataset(ctx=ctx, dataset_id=request.dataset_id)
         dataset_path = uploaded.file_path
 
-    dataset = loading.resolve_dataset_path(settings.data_path, dataset_path)
-    # Reads the whole file: off the event loop.
-    await anyio.to_thread.run_sync(
-        lambda: loading.inspect_dataset(
-            dataset,
+    def check_dataset() -> None:
+        # Reads the whole file (and, on an object store, asks it): off the event loop.
+        location = loading.resolve_dataset_path(settings.data_location, dataset_path)
+        loading.inspect_dataset(
+            location,
             display=dataset_path,
             target_column=request.target_column,
             test_split=request.test_split,
         )
-    )
 
-    job = TrainingJob(
-        dataset_path=dataset,
-        dataset_display=dataset_path,
-        target_column=request.target_column,
-        test_split=request.test_split,
-        hyperparameters=request.hyperparameters,
-        model_path=model_store.model_path(settings.models_path, model_version),
-        random_state=RANDOM_STATE,
-    )
-    status = TrainingRunStatus.QUEUED if request.background else TrainingRunStatus.RUNNING
+    await anyio.to_thread.run_sync(check_dataset)
     try:
         async with ctx.db.session() as session:
             run_id = await run_store.insert_training_run(
                 session,
                 model_version=model_version,
-                status=status,
+                status=TrainingRunStatus.QUEUED,
                 dataset_path=dataset_path,
                 dataset_id=request.dataset_id,
                 test_split=request.test_split,
@@ -217,17 +143,34 @@ async def train_model(
                 random_state=RANDOM_STATE,
                 notes=request.notes,
                 trained_by_id=user.id,
+                dispatch_lease_s=settings.training_lease_s,
             )
     except ConstraintViolation as exc:
         raise _duplicate_version(model_version, names) from exc
+    if settings.crash_before_dispatch:
+        logger.critical("TRAINQL_CRASH_BEFORE_DISPATCH: exiting after recording run %d", run_id)
+        os._exit(CRASH_EXIT_STATUS)
 
+    # Read before dispatching: the execution may claim it at once.
+    queued = await _read_run(ctx.db, run_id)
+    handle = await dispatch_run(
+        ctx.services.dispatcher, queued, token=queued.fencing_token, settings=settings
+    )
     if request.background:
-        queued = await _read_run(ctx.db, run_id)  # read before the task can mark it RUNNING
-        ctx.services.trainings.spawn(
-            _run_in_background(ctx.services, run_id, job), name=f"training-run-{run_id}"
-        )
         return TrainModelResult(run=queued, message=completion_message(queued))
-
-    await _execute(ctx.services, run_id, job, mark_running=False)
-    finished = await _read_run(ctx.db, run_id)
+    if handle is not None:
+        await handle.wait()
+    finished = await _until_final(ctx.services, await _read_run(ctx.db, run_id))
     return TrainModelResult(run=finished, message=completion_message(finished))
+
+
+def training_failure(result: TrainModelResult) -> TrainingFailed | None:
+    """The error a transport that answers a failed training with an error raises (REST):
+    507 when the model could not be written for want of storage, else the training error;
+    None when the run did not fail."""
+    run = result.run
+    if run.status != TrainingRunStatus.FAILED:
+        return None
+    if run.error_code == RunFailure.INSUFFICIENT_STORAGE:
+        return TrainingStorageFull(result.message, training_run_id=run.id)
+    return TrainingFailed(result.message, training_run_id=run.id)

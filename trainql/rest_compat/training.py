@@ -8,7 +8,6 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 
 from trainql.domain import TrainingRunFilter, TrainingRunStatus
-from trainql.errors import TrainingFailed
 from trainql.resolvers import training, training_runs
 from trainql.rest_compat.bodies import request_fields
 from trainql.rest_compat.deps import ContextDep
@@ -85,7 +84,8 @@ async def train_view(request: Request, ctx: ContextDep) -> JSONResponse:
         names=REST_NAMES,
     )
     run = result.run
-    if run.status == TrainingRunStatus.FAILED:
-        raise TrainingFailed(result.message, training_run_id=run.id)
+    failure = training.training_failure(result)
+    if failure is not None:
+        raise failure
     status_code = 201 if run.status == TrainingRunStatus.COMPLETED else 202
     return JSONResponse(train_response(run, result.message), status_code=status_code)

@@ -86,6 +86,16 @@ class TrainingRunType:
     test_split: float
     random_state: int
     target_column: str
+    attempt: int = strawberry.field(
+        description="How many executions have claimed this run: 1 for the first; a run "
+        "whose worker was lost is retried as the next attempt (up to "
+        "TRAINQL_TRAINING_MAX_ATTEMPTS). 0 while it waits for its first."
+    )
+    worker: str | None = strawberry.field(
+        description="Who runs it (RUNNING) or ran its last attempt (COMPLETED, FAILED): a "
+        "Dask worker's address and pid, or the API process's host and pid; null while "
+        "QUEUED."
+    )
 
     # The details are fields with resolvers: a run from a list page comes without them, and
     # they are then read for the whole page in one batch, only when a client selects one.
@@ -206,6 +216,8 @@ class TrainingRunType:
             test_split=run.test_split,
             random_state=run.random_state,
             target_column=run.target_column,
+            attempt=run.attempt,
+            worker=run.worker,
             notes=run.notes,
             trainer=run.trained_by,
             dataset_id=run.dataset_id,
