@@ -255,3 +255,42 @@ class LoginThrottleRow(SQLModel, table=True):
     last_attempt_at: datetime = Field(sa_column=sa.Column(UTCDateTime, nullable=False))
     # No attempt is checked before this; NULL while the attempts are within the free ones.
     locked_until: datetime | None = Field(default=None, sa_column=sa.Column(UTCDateTime))
+
+
+class ModelAliasRow(SQLModel, table=True):
+    """A name teams give a model ("production"): it points at one COMPLETED run. Moving it
+    is one UPDATE of this row, so a prediction reads either the old run or the new one."""
+
+    __tablename__ = "model_aliases"
+
+    alias: str = Field(sa_column=sa.Column(sa.String(64), primary_key=True))
+    # Deleting the run deletes its aliases (and the change log keeps what they pointed at).
+    training_run_id: int = Field(
+        sa_column=sa.Column(
+            sa.Integer, sa.ForeignKey("training_runs.id", ondelete="CASCADE"), nullable=False
+        )
+    )
+    updated_at: datetime = Field(
+        default_factory=utcnow, sa_column=sa.Column(UTCDateTime, nullable=False)
+    )
+    updated_by_id: int | None = Field(
+        default=None,
+        sa_column=sa.Column(sa.Integer, sa.ForeignKey("users.id", ondelete="SET NULL")),
+    )
+
+
+class ModelAliasChangeRow(SQLModel, table=True):
+    """Every change of an alias: who, when, from which run to which (NULL from: created; NULL
+    to: deleted). Plain ids, no foreign keys: the log outlives the runs and users it names."""
+
+    __tablename__ = "model_alias_changes"
+    __table_args__ = (sa.Index("ix_model_alias_changes_alias", "alias", "changed_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    alias: str = Field(sa_column=sa.Column(sa.String(64), nullable=False))
+    from_training_run_id: int | None = Field(default=None, sa_column=sa.Column(sa.Integer))
+    to_training_run_id: int | None = Field(default=None, sa_column=sa.Column(sa.Integer))
+    changed_by_id: int | None = Field(default=None, sa_column=sa.Column(sa.Integer))
+    changed_at: datetime = Field(
+        default_factory=utcnow, sa_column=sa.Column(UTCDateTime, nullable=False)
+    )
