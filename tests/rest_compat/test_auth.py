@@ -138,3 +138,19 @@ async def test_without_a_lifetime_an_old_token_still_works(
     response = await client.get("/api/training/runs/", headers=account.headers)
     # then
     assert response.status_code == 200
+
+
+async def test_the_api_docs_declare_the_refusals_sent_and_no_422(client: httpx.AsyncClient):
+    document = (await client.get("/api/openapi.json")).json()
+    operations = [op for ops in document["paths"].values() for op in ops.values()]
+    rest = [op for op in operations if "4XX" in op["responses"] or "422" in op["responses"]]
+    assert len(rest) >= 6
+    for operation in rest:
+        assert "422" not in operation["responses"], operation["operationId"]
+        refusal = operation["responses"]["4XX"]["content"]["application/json"]["schema"]
+        assert refusal == {"$ref": "#/components/schemas/ErrorBody"}
+    # The 400 a validation error really answers, in the documented shape.
+    answer = await client.post("/api-token-auth/", json={"username": "x"})
+    assert answer.status_code == 400
+    documented = set(document["components"]["schemas"]["ErrorBody"]["properties"])
+    assert set(answer.json()) <= documented
