@@ -74,7 +74,9 @@ def _load(result: TrainingResult, model: Path) -> serving.ServingModel:
     )
 
 
-def _assert_same_as_pipeline(engine: serving.ServingModel, pipeline: Any, rows: list[dict]):
+def _assert_same_as_pipeline(
+    engine: serving.ServingModel, pipeline: Any, rows: list[dict[str, Any]]
+) -> None:
     got = engine.predict_rows(rows)
     frame = pd.DataFrame(rows)
     assert list(got.classes) == [str(c) for c in pipeline.classes_]
