@@ -240,7 +240,10 @@ def _numeric(value: Any) -> float | None:
         return None
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise ValueError("expected a number or null")
-    number = float(value)
+    try:
+        number = float(value)
+    except OverflowError:  # an integer too large for any float
+        number = math.inf
     if math.isnan(number):
         return None
     if math.isinf(number) or abs(number) > FLOAT32_MAX:
