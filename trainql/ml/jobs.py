@@ -1,7 +1,8 @@
 """What the executor sends to a worker and gets back: small picklable dataclasses.
 
 This module stays light (no scikit-learn), so the service process never imports the
-training stack: only worker processes do, through `run_training_job`.
+training stack to train: only worker processes do, through `run_training_job`. (A process
+that serves predictions imports scikit-learn once, when it first loads a model: ml/serving.)
 """
 
 from __future__ import annotations
