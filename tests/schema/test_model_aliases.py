@@ -469,3 +469,37 @@ async def test_a_run_deleted_in_the_database_takes_its_aliases_and_leaves_the_lo
     assert [a["alias"] for a in listed["data"]["modelAliases"]] == ["staging"]
     assert [c["toTrainingRunId"] for c in log["data"]["modelAliasChanges"]] == [str(one.id)]
     assert error_codes(again) == ["NOT_FOUND"]
+
+
+TRAIN = """
+mutation Train($version: String!) {
+  trainModel(input: {modelVersion: $version, hyperparameters: {nEstimators: 5}}) {
+    trainingRun { id status modelPath }
+  }
+}
+"""
+
+
+async def test_an_alias_names_a_really_trained_model_until_its_file_is_removed(
+    client: httpx.AsyncClient, factory: Factory, services: Services
+):
+    # given: two runs trained on the default dataset
+    hr = await factory.hr_staff()
+    trained = []
+    for version in ("real-1", "real-2"):
+        body = await graphql(client, TRAIN, {"version": version}, hr.headers)
+        run = body["data"]["trainModel"]["trainingRun"]
+        assert run["status"] == "COMPLETED", body
+        trained.append(run)
+    # when: the alias is set on the first, the second's model file is removed, then moved
+    first = await set_alias(client, hr, "production", trained[0]["id"])
+    (services.settings.models_path / "real-2.joblib").unlink()
+    assert trained[1]["modelPath"].endswith("real-2.joblib")
+    moved = await set_alias(client, hr, "production", trained[1]["id"])
+    # then
+    assert first["data"]["setModelAlias"]["trainingRun"]["id"] == trained[0]["id"], first
+    assert error_codes(moved) == ["BAD_USER_INPUT"]
+    assert f"training run {trained[1]['id']} (real-2) is gone" in moved["errors"][0]["message"]
+    listed = await graphql(client, LIST, {}, hr.headers)
+    assert [a["trainingRun"]["id"] for a in listed["data"]["modelAliases"]] == [trained[0]["id"]]
+    assert await stored(services) == (1, 1)
