@@ -12,6 +12,7 @@ from pathlib import Path
 
 import anyio
 import httpx
+import pandas as pd
 import pytest
 import sqlalchemy as sa
 from graphql import build_schema
@@ -25,6 +26,8 @@ from trainql.db import migrate
 from trainql.db.engine import Database, sync_url
 from trainql.db.preflight import shown_url
 from trainql.errors import AuthenticationError
+from trainql.ml.default_dataset import default_dataset_source
+from trainql.ml.model_store import load_model
 from trainql.resolvers.auth import authenticate, issue_token
 from trainql.resolvers.users import get_user
 from trainql.services import Services
@@ -198,6 +201,49 @@ def test_train_runs_as_the_given_user_and_prints_the_metrics(
     assert "Required role: HR_STAFF" in refused.stderr
 
 
+def test_predict_writes_the_rows_with_their_predictions(empty_database_url: str, tmp_path: Path):
+    # given: a model trained by the CLI, and rows without the target
+    env = _cli_env(empty_database_url, tmp_path)
+    assert _run(env, "migrate").returncode == 0
+    assert _run(env, "users", "create", "t", "--role", "hr_staff", "--password", "pw123456")
+    trained = _run(env, "train", "--user", "t", "--n-estimators", "10", "--model-version", "p1")
+    assert trained.returncode == 0, trained.stderr
+    frame = pd.read_csv(default_dataset_source()).drop(columns=["future_need_level"])
+    rows = tmp_path / "rows.csv"
+    frame.to_csv(rows, index=False)
+    out = tmp_path / "out" / "predicted.csv"
+    # when
+    done = _run(
+        env, "predict", "--user", "t", "--version", "p1", "--csv", str(rows), "--out", str(out)
+    )
+    # then: the rows, the model's labels and probabilities, and a summary on stderr
+    assert done.returncode == 0, done.stderr
+    assert "357 rows predicted with run 1 (model_version p1)" in done.stderr
+    answer = pd.read_csv(out)
+    pipeline = load_model(tmp_path / "state" / "models" / "p1.joblib")
+    assert answer["predicted_future_need_level"].tolist() == list(pipeline.predict(frame))
+    probabilities = answer[[f"probability_{c}" for c in pipeline.classes_]].to_numpy()
+    assert abs(probabilities - pipeline.predict_proba(frame)).max() < 1e-6
+    assert [p.name for p in out.parent.iterdir()] == ["predicted.csv"]
+    # to standard output, by run id
+    printed = _run(env, "predict", "--user", "t", "--run", "1", "--csv", str(rows))
+    assert printed.returncode == 0, printed.stderr
+    assert printed.stdout.splitlines()[0].endswith(",probability_MEDIUM")
+    assert len(printed.stdout.splitlines()) == 358
+    # and the API's refusals, in one line
+    assert (
+        _operator_error(_run(env, "predict", "--user", "t", "--alias", "prod", "--csv", str(rows)))
+        == "error: No model alias 'prod'."
+    )
+    assert (
+        _operator_error(_run(env, "predict", "--run", "1", "--alias", "prod", "--csv", str(rows)))
+        == "error: give exactly one of --run, --version or --alias"
+    )
+    frame.drop(columns=["skill_name"]).to_csv(rows, index=False)
+    lacking = _operator_error(_run(env, "predict", "--user", "t", "--run", "1", "--csv", str(rows)))
+    assert lacking.startswith("error: The CSV file lacks the model's input column(s) 'skill_name'")
+
+
 @pytest.mark.slow
 def test_serve_retries_a_run_a_dead_process_left_running(empty_database_url: str, tmp_path: Path):
     # given: a run recorded RUNNING by a process that is gone (no lease: nobody owns it)
@@ -246,6 +292,7 @@ DATABASE_COMMANDS = {
     "users set-password": ("users", "set-password", "admin", "--password", "pw123456"),
     "users revoke-tokens": ("users", "revoke-tokens", "admin"),
     "train": ("train", "--n-estimators", "5"),
+    "predict": ("predict", "--run", "1", "--csv", "rows.csv"),
 }
 ALL_COMMANDS = {
     **DATABASE_COMMANDS,

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, TypeVar
+from typing import IO, TYPE_CHECKING, Annotated, Any, TypeVar
 
 import anyio
 import typer
@@ -433,6 +434,106 @@ def train(
     print_run(console, result)
     if result.run.status != "COMPLETED":
         raise typer.Exit(code=1)
+
+
+@app.command()
+def predict(
+    *,
+    csv: Annotated[
+        Path, typer.Option("--csv", help="The rows to predict: a CSV file with a header row.")
+    ],
+    run: Annotated[int | None, typer.Option("--run", help="A COMPLETED run's id.")] = None,
+    version: Annotated[
+        str | None, typer.Option("--version", help="A COMPLETED run's model version.")
+    ] = None,
+    alias: Annotated[str | None, typer.Option("--alias", help="A model alias.")] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", help="Write the predictions here (default: standard output)."),
+    ] = None,
+    user: Annotated[str, typer.Option(help="Predict as this HR_STAFF or MANAGER user.")] = "admin",
+) -> None:
+    """Predict every row of a CSV file with a trained model, exactly as the REST route does:
+    the input columns plus predicted_<target> and probability_<class> for each class."""
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        DownloadColumn,
+        Progress,
+        SpinnerColumn,
+        TextColumn,
+        TimeElapsedColumn,
+    )
+
+    from trainql.resolvers import predictions as prediction_ops
+    from trainql.resolvers.context import Context
+    from trainql.services import Services
+
+    settings = get_settings()
+    configure_logging("WARNING")
+    if sum(given is not None for given in (run, version, alias)) != 1:
+        raise fail("give exactly one of --run, --version or --alias")
+    selector = prediction_ops.ModelSelector(training_run_id=run, model_version=version, alias=alias)
+    console = Console(stderr=True)
+
+    async def operation(db: Database) -> int:
+        services = Services.create(settings, db=db)
+        found = await user_ops.get_user(db=db, username=user)
+        ctx = Context(services=services, user=found)
+        if not csv.is_file():
+            raise fail(f"{csv} is not a file: --csv names the CSV file of rows to predict")
+        size = csv.stat().st_size
+        with (
+            csv.open("rb") as source,
+            _output(out) as target,
+            Progress(
+                SpinnerColumn(),
+                TextColumn("{task.description}"),
+                BarColumn(),
+                DownloadColumn(),
+                TimeElapsedColumn(),
+                console=console,
+                transient=True,
+                # Only on a terminal: in a pipe or a log the bar would only add noise.
+                disable=not console.is_terminal,
+            ) as progress,
+        ):
+            task = progress.add_task(f"Checking {csv.name}", total=None)
+            result = await prediction_ops.predict_csv(ctx=ctx, selector=selector, file=source)
+            progress.update(task, description="Predicting", total=size, completed=0)
+            async for chunk in result.chunks:
+                target.write(chunk)
+                progress.update(task, completed=min(source.tell(), size))
+        console.print(
+            f"{result.rows} rows predicted with run {result.run.id} "
+            f"(model_version {result.run.model_version})"
+            + (
+                f"; ignored columns: {', '.join(result.ignored_columns)}"
+                if result.ignored_columns
+                else ""
+            )
+        )
+        return result.rows
+
+    run_with_db(settings, operation)
+
+
+@contextlib.contextmanager
+def _output(out: Path | None) -> Iterator[IO[bytes]]:
+    """Standard output, or a file at `out` that appears whole once the block succeeds (a
+    temporary file beside it until then, removed if the block raises)."""
+    if out is None:
+        yield sys.stdout.buffer
+        sys.stdout.flush()
+        return
+    out.parent.mkdir(parents=True, exist_ok=True)
+    partial = out.with_name(f".{out.name}.partial")
+    try:
+        with partial.open("wb") as handle:
+            yield handle
+        partial.replace(out)
+    finally:
+        partial.unlink(missing_ok=True)
 
 
 def train_request_fields(options: dict[str, Any]) -> dict[str, Any]:

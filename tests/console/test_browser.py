@@ -715,7 +715,6 @@ query Predict($input: PredictInput!) {
 """
 
 
-@pytest.mark.skip(reason="needs issue 12's predict API (inputSchema, predict) on main")
 def test_the_predict_form_is_built_from_the_input_schema_and_answers(
     console: Console, browser_page: OfflinePage
 ):
