@@ -233,3 +233,26 @@ class TrainingRunOrder:
 
     field: TrainingRunOrderField = TrainingRunOrderField.RUN_DATE
     direction: OrderDirection = OrderDirection.DESC
+
+
+@dataclass(frozen=True, slots=True)
+class ModelAlias:
+    """A name pointing at one COMPLETED run ("production"), and who pointed it there last."""
+
+    alias: str
+    training_run: TrainingRun
+    updated_at: datetime
+    updated_by_id: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class ModelAliasChange:
+    """One change of an alias, as the log keeps it: `from_training_run_id` None when the
+    change created the alias, `to_training_run_id` None when it deleted it."""
+
+    id: int
+    alias: str
+    from_training_run_id: int | None
+    to_training_run_id: int | None
+    changed_by_id: int | None
+    changed_at: datetime

@@ -271,11 +271,20 @@ class ModelAliasRow(SQLModel, table=True):
 
     alias: str = Field(sa_column=sa.Column(sa.String(64), primary_key=True))
     # Deleting the run deletes its aliases (and the change log keeps what they pointed at).
+    # Indexed: a page of runs reads its aliases by run id, and the cascade finds them by it.
     training_run_id: int = Field(
         sa_column=sa.Column(
-            sa.Integer, sa.ForeignKey("training_runs.id", ondelete="CASCADE"), nullable=False
+            sa.Integer,
+            sa.ForeignKey("training_runs.id", ondelete="CASCADE"),
+            nullable=False,
+            index=True,
         )
     )
+    # The run it pointed at before its last change (NULL: created by it). The move's upsert
+    # sets it from the row it replaces and returns it, so one statement both moves the alias
+    # and tells the change log where from: no read before the write that a concurrent move
+    # could make stale (RETURNING sees only the new row on SQLite and PostgreSQL < 18).
+    previous_training_run_id: int | None = Field(default=None, sa_column=sa.Column(sa.Integer))
     updated_at: datetime = Field(
         default_factory=utcnow, sa_column=sa.Column(UTCDateTime, nullable=False)
     )
@@ -290,7 +299,9 @@ class ModelAliasChangeRow(SQLModel, table=True):
     to: deleted). Plain ids, no foreign keys: the log outlives the runs and users it names."""
 
     __tablename__ = "model_alias_changes"
-    __table_args__ = (sa.Index("ix_model_alias_changes_alias", "alias", "changed_at"),)
+    # An alias's changes, newest first (ids grow in the order an alias's changes commit:
+    # each one holds the alias row's lock while it writes its log row).
+    __table_args__ = (sa.Index("ix_model_alias_changes_alias", "alias", "id"),)
 
     id: int | None = Field(default=None, primary_key=True)
     alias: str = Field(sa_column=sa.Column(sa.String(64), nullable=False))

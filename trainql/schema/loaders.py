@@ -13,6 +13,7 @@ from trainql import domain
 from trainql.db import datasets as dataset_store
 from trainql.db import training_runs as run_store
 from trainql.db import users as user_store
+from trainql.resolvers import model_aliases as alias_resolvers
 from trainql.resolvers import training_runs as run_resolvers
 from trainql.resolvers.context import Context
 from trainql.resolvers.pagination import Page, PageRequest
@@ -49,6 +50,19 @@ class TrainingRunDetailsByIdLoader(DataLoader[int, domain.TrainingRunDetails | N
             async with ctx.db.read() as conn:
                 found = await run_store.get_training_run_details(conn, run_ids=list(set(ids)))
             return [found.get(i) for i in ids]
+
+        super().__init__(load_fn=load)
+
+
+class AliasesByTrainingRunIdLoader(DataLoader[int, list[str]]):
+    """The aliases of every run on a page, in one statement (HR_STAFF or MANAGER)."""
+
+    def __init__(self, ctx: Context) -> None:
+        async def load(ids: list[int]) -> Sequence[list[str]]:
+            found = await alias_resolvers.aliases_of_training_runs(
+                ctx=ctx, run_ids=list(dict.fromkeys(ids))
+            )
+            return [found[i] for i in ids]
 
         super().__init__(load_fn=load)
 

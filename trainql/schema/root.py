@@ -12,6 +12,8 @@ from strawberry.tools import merge_types
 
 from trainql.config import Settings
 from trainql.db.persisted_queries import PersistedQueryStore
+from trainql.schema.aliases.mutations import ModelAliasMutations
+from trainql.schema.aliases.queries import ModelAliasQueries
 from trainql.schema.datasets.mutations import DatasetMutations
 from trainql.schema.datasets.queries import DatasetQueries
 from trainql.schema.document_cache import document_cache_extensions
@@ -30,8 +32,14 @@ QUERY_TYPES: tuple[type, ...] = (
     TrainingRunQueries,
     DatasetQueries,
     PredictionQueries,
+    ModelAliasQueries,
 )
-MUTATION_TYPES: tuple[type, ...] = (UserMutations, TrainingMutations, DatasetMutations)
+MUTATION_TYPES: tuple[type, ...] = (
+    UserMutations,
+    TrainingMutations,
+    DatasetMutations,
+    ModelAliasMutations,
+)
 SUBSCRIPTION_TYPES: tuple[type, ...] = (TrainingRunSubscriptions,)
 
 Query = merge_types("Query", QUERY_TYPES)

@@ -12,6 +12,7 @@ from trainql.schema.context import GraphQLContext, resolver_context
 from trainql.schema.datasets.types import DatasetType
 from trainql.schema.enums import TrainingRunStatus
 from trainql.schema.loaders import (
+    AliasesByTrainingRunIdLoader,
     DatasetByIdLoader,
     TrainingRunDetailsByIdLoader,
     loader,
@@ -169,7 +170,7 @@ class TrainingRunType:
         details = await loader(resolver_context(info), TrainingRunDetailsByIdLoader).load(
             int(self.id)
         )
-        # Runs are never deleted, so a run on a page still has its row.
+        # The service never deletes runs, so a run on a page still has its row.
         return convert(details or domain.TrainingRunDetails())
 
     def _hyperparameters(self, details: domain.TrainingRunDetails) -> HyperparametersType:
@@ -201,6 +202,13 @@ class TrainingRunType:
         # Every read of a run reads its trainer in the same statement (db/training_runs.py),
         # so this is a plain value: no loader, no awaitable per row.
         return None if self.trainer is None else UserType.from_domain(self.trainer)
+
+    @strawberry.field(
+        description="The model aliases pointing at this run, by name (HR_STAFF or MANAGER)."
+    )
+    async def aliases(self, info: Info[GraphQLContext, None]) -> list[str]:
+        # Through the request's loader: a page of runs reads all their aliases in one batch.
+        return await loader(resolver_context(info), AliasesByTrainingRunIdLoader).load(int(self.id))
 
     @strawberry.field
     async def dataset(self, info: Info[GraphQLContext, None]) -> DatasetType | None:
