@@ -3,7 +3,7 @@
     .venv/bin/python -m bench.bench_predict    # ~10 min on 2 cores (+3 min for MLflow's venv)
         [--quick] [--no-peer] [--backend sqlite|postgresql] [--rounds 5] [--requests 200]
         [--warmup 50] [--batch-rows 10000] [--batch-requests 5] [--big-rows 1000000]
-        [--big-trees 50] [--big-depth 12] [--client httpx|stdlib] [--pg-server URL]
+        [--big-trees 20] [--big-depth 12] [--client httpx|stdlib] [--pg-server URL]
 
 Two models, both trained by a live `trainql serve` (one uvicorn worker, SQLite in a temporary
 directory or a PostgreSQL database of its own) through `POST /api/training/train/`:
@@ -702,7 +702,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--batch-requests", type=int, default=5)
     parser.add_argument("--default-trees", type=int, default=100)
     parser.add_argument("--big-rows", type=int, default=1_000_000)
-    parser.add_argument("--big-trees", type=int, default=50)
+    parser.add_argument("--big-trees", type=int, default=20)
     parser.add_argument("--big-depth", type=int, default=12)
     parser.add_argument("--client", choices=tuple(SENDERS), default="httpx")
     parser.add_argument("--out", type=Path, default=None, help="JSON result path")
