@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -13,12 +14,14 @@ from trainql import __version__
 from trainql.config import Settings, get_settings
 from trainql.console.router import console_router
 from trainql.db import migrate
+from trainql.errors import PayloadTooLarge
 from trainql.http.cors import install_cors
-from trainql.http.request_guard import RequestGuard, RequestLimits
+from trainql.http.request_guard import RequestGuard, RequestLimits, RouteBodyLimit
 from trainql.http.security_headers import SecurityHeaders
 from trainql.playground.swagger import docs_router
 from trainql.rest_compat import auth as rest_auth
 from trainql.rest_compat import datasets as rest_datasets
+from trainql.rest_compat import predictions as rest_predictions
 from trainql.rest_compat import training as rest_training
 from trainql.rest_compat.errors import error_body as rest_error_body
 from trainql.rest_compat.errors import install_error_handlers
@@ -43,6 +46,24 @@ def check_schema_revision(settings: Settings) -> None:
             f"The database is at schema revision {current or 'none'}, this trainql needs "
             f"{head}. Run `trainql migrate` (`trainql serve` does it on start)."
         )
+
+
+# Room per row in a JSON prediction body: a row of the default dataset is about 330 bytes.
+PREDICT_BODY_BYTES_PER_ROW = 2048
+PREDICT_PATHS = re.compile(r"/api/(training/runs/[^/]+|models/[^/]+)/predict/?")
+
+
+def predict_body_limit(settings: Settings) -> RouteBodyLimit:
+    """The REST prediction routes take JSON bodies of TRAINQL_PREDICT_MAX_ROWS rows of 2 KB
+    each (20 MB at the default 10,000), or TRAINQL_MAX_BODY_KB when that is larger."""
+    max_bytes = max(
+        settings.max_body_kb * 1024, settings.predict_max_rows * PREDICT_BODY_BYTES_PER_ROW
+    )
+    return RouteBodyLimit(
+        path=PREDICT_PATHS,
+        max_bytes=max_bytes,
+        refusal=PayloadTooLarge.predict_body(max_bytes, settings.predict_max_rows),
+    )
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -78,6 +99,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             max_upload_bytes=settings.max_upload_mb * 1024 * 1024,
             max_body_bytes=settings.max_body_kb * 1024,
             max_json_depth=settings.max_json_depth,
+            route_bodies=(predict_body_limit(settings),),
         ),
         graphql_path="/graphql",
         rest_error_body=rest_error_body,
@@ -91,6 +113,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(rest_auth.router)
     app.include_router(rest_training.router)
     app.include_router(rest_datasets.router)
+    app.include_router(rest_predictions.router)
     app.include_router(console_router())
     app.include_router(
         docs_router(

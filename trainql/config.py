@@ -62,6 +62,18 @@ class Settings(BaseSettings):
         description="Deepest nesting of arrays and objects in a JSON request body; deeper "
         "is refused with 400 before it is parsed.",
     )
+    predict_max_rows: int = Field(
+        10_000,
+        ge=1,
+        description="Most rows one JSON prediction request may hold (CSV uploads are held to "
+        "max_upload_mb instead).",
+    )
+    model_cache_mb: float = Field(
+        512.0,
+        gt=0,
+        description="Memory the models loaded for predictions may take in each process (their "
+        "ONNX form); the least recently used are dropped beyond it.",
+    )
     database_pool_size: int = Field(
         10, ge=1, description="Database connections each process keeps open."
     )

@@ -91,6 +91,21 @@ class ClassMetrics:
     support: int
 
 
+class FeatureKind(enum.StrEnum):
+    CATEGORICAL = "CATEGORICAL"
+    NUMERIC = "NUMERIC"
+
+
+@dataclass(frozen=True, slots=True)
+class FeatureColumn:
+    """One input column of a fitted model: its kind and, for a categorical column, the
+    categories seen in the training split (in the encoder's order; None for a numeric one)."""
+
+    name: str
+    kind: FeatureKind
+    categories: tuple[str, ...] | None = None
+
+
 @dataclass(frozen=True, slots=True)
 class RunOutcome:
     """What a COMPLETED run records: its test-split metrics and where its model was saved."""
@@ -109,6 +124,11 @@ class RunOutcome:
     test_samples: int
     training_duration_seconds: float
     model_path: str | None = None
+    # The SHA-256 (hex) of the model file's bytes, computed while it was written: the service
+    # loads only a file whose bytes still have it.
+    model_sha256: str | None = None
+    # The model's input columns, in the pipeline's order (what predictions must give).
+    input_schema: tuple[FeatureColumn, ...] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,6 +142,8 @@ class TrainingRunDetails:
     features_used: list[str] = field(default_factory=list)
     feature_importances: dict[str, float] = field(default_factory=dict)
     confusion_matrix: dict[str, Any] | None = None
+    # None for a run not COMPLETED, or trained before input schemas were recorded.
+    input_schema: tuple[FeatureColumn, ...] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,6 +161,8 @@ class TrainingRun:
     n_estimators: int
     notes: str
     model_path: str | None = None
+    # See RunOutcome.model_sha256; None for a run trained before digests were recorded.
+    model_sha256: str | None = None
     dataset_id: uuid.UUID | None = None
     trained_by_id: int | None = None
     # The trainer, when the run was read together with its user row (lists and single reads

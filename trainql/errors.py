@@ -116,6 +116,15 @@ class PayloadTooLarge(InvalidInput):
             "multipart upload."
         )
 
+    @classmethod
+    def predict_body(cls, max_bytes: int, max_rows: int) -> PayloadTooLarge:
+        """The refusal of a JSON prediction body over its bound (see RequestLimits)."""
+        return cls(
+            f"The request body is larger than the limit of {max_bytes // 1024} KB for JSON "
+            f"predictions (room for TRAINQL_PREDICT_MAX_ROWS = {max_rows} rows); send larger "
+            "batches as a CSV file (multipart `file`)."
+        )
+
 
 class DatabaseUnavailable(TrainqlError):
     """The database cannot be reached (down, restarting, or no pooled connection came free
@@ -135,6 +144,15 @@ class InsufficientStorage(TrainqlError):
 
     code = "INSUFFICIENT_STORAGE"
     http_status = 507
+
+
+class ModelUnavailable(TrainqlError):
+    """A run that cannot predict: not COMPLETED, its model file gone or changed since it was
+    trained, or trained before the service recorded what predicting needs. The message says
+    which, and what to do."""
+
+    code = "MODEL_UNAVAILABLE"
+    http_status = 409
 
 
 class DatasetInvalid(TrainqlError):

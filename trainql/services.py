@@ -1,7 +1,8 @@
 """What a process shares between requests: settings, the database, and the runtime pieces
 (the dispatcher that sends trainings to the executor, background trainings, the reconciler,
 the run-status poller, the persisted-query store, the login throttle, the token watch of
-open sockets), each with its own type, started and stopped here."""
+open sockets, the models loaded for predictions), each with its own type, started and
+stopped here."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from trainql.db.status_poller import RunStatusPoller
 from trainql.db.token_watch import TokenWatch
 from trainql.dispatchers import DaskDispatcher, LocalDispatcher, create_dispatcher
 from trainql.ml.default_dataset import install_default_dataset
+from trainql.ml.model_cache import ModelCache
 from trainql.reconciler import Reconciler
 
 
@@ -34,6 +36,8 @@ class Services:
     run_statuses: RunStatusPoller
     login_throttle: LoginThrottle
     token_watch: TokenWatch
+    # The models loaded for predictions (TRAINQL_MODEL_CACHE_MB).
+    models: ModelCache
     trainings: BackgroundTasks = field(default_factory=BackgroundTasks)
     _dispatcher: LocalDispatcher | DaskDispatcher | None = field(
         default=None, init=False, repr=False
@@ -51,6 +55,7 @@ class Services:
             run_statuses=RunStatusPoller(database, settings.subscription_poll_interval_s),
             login_throttle=login_throttle_store(database, ThrottlePolicy.from_settings(settings)),
             token_watch=TokenWatch(database, ttl_hours=settings.token_ttl_hours),
+            models=ModelCache(max_bytes=int(settings.model_cache_mb * 1024 * 1024)),
         )
 
     @property

@@ -127,6 +127,9 @@ class TrainingRunRow(SQLModel, table=True):
     )
     model_version: str = Field(sa_column=sa.Column(sa.String(64), nullable=False, unique=True))
     model_path: str | None = Field(default=None, sa_column=sa.Column(sa.String(1024)))
+    # Hex SHA-256 of the model file's bytes as written (migration 0009; NULL for older runs):
+    # a model whose bytes differ is never loaded.
+    model_sha256: str | None = Field(default=None, sa_column=sa.Column(sa.String(64)))
     dataset_path: str = Field(sa_column=sa.Column(sa.String(1024), nullable=False))
     dataset_id: uuid.UUID | None = Field(
         default=None,
@@ -165,6 +168,9 @@ class TrainingRunRow(SQLModel, table=True):
         default_factory=dict, sa_column=sa.Column(sa.JSON, nullable=False)
     )
     confusion_matrix: dict[str, Any] | None = Field(default=None, sa_column=sa.Column(sa.JSON))
+    # The model's input columns, [{"name", "kind", "categories"}] (migration 0009; NULL until
+    # COMPLETED, and for runs trained before it).
+    input_schema: list[dict[str, Any]] | None = Field(default=None, sa_column=sa.Column(sa.JSON))
     trained_by_id: int | None = Field(
         default=None,
         sa_column=sa.Column(sa.Integer, sa.ForeignKey("users.id", ondelete="SET NULL")),

@@ -40,6 +40,8 @@ from trainql.db.types import utcnow
 from trainql.db.users import user_columns, user_from_columns
 from trainql.domain import (
     ClassMetrics,
+    FeatureColumn,
+    FeatureKind,
     OrderDirection,
     RunFailure,
     RunOutcome,
@@ -61,6 +63,7 @@ DETAIL_COLUMNS = frozenset(
         "features_used",
         "feature_importances",
         "confusion_matrix",
+        "input_schema",
     }
 )
 TRAINER_PREFIX = "trainer_"
@@ -80,6 +83,31 @@ def hyperparameters_json(hyperparameters: Hyperparameters) -> dict[str, Any]:
     return hyperparameters.model_dump()
 
 
+def input_schema_json(columns: Sequence[FeatureColumn]) -> list[dict[str, Any]]:
+    """The input schema as the `input_schema` column stores it."""
+    return [
+        {
+            "name": c.name,
+            "kind": c.kind.value,
+            "categories": None if c.categories is None else list(c.categories),
+        }
+        for c in columns
+    ]
+
+
+def input_schema_from_json(stored: list[dict[str, Any]] | None) -> tuple[FeatureColumn, ...] | None:
+    if stored is None:
+        return None
+    return tuple(
+        FeatureColumn(
+            name=str(c["name"]),
+            kind=FeatureKind(c["kind"]),
+            categories=None if c.get("categories") is None else tuple(c["categories"]),
+        )
+        for c in stored
+    )
+
+
 def details_to_domain(row: TrainingRunRow | Row[Any]) -> TrainingRunDetails:
     return TrainingRunDetails(
         hyperparameters=dict(row.hyperparameters),
@@ -89,6 +117,7 @@ def details_to_domain(row: TrainingRunRow | Row[Any]) -> TrainingRunDetails:
         features_used=list(row.features_used),
         feature_importances=dict(row.feature_importances),
         confusion_matrix=row.confusion_matrix,
+        input_schema=input_schema_from_json(row.input_schema),
     )
 
 
@@ -120,6 +149,7 @@ def run_to_domain(
         n_estimators=get("n_estimators"),
         notes=get("notes"),
         model_path=get("model_path"),
+        model_sha256=get("model_sha256"),
         trained_by_id=get("trained_by_id"),
         trained_by=trainer,
         error_message=get("error_message"),
@@ -193,6 +223,20 @@ async def get_training_run(
         found = (await db.exec(statement, params=params)).first()
     else:
         found = (await db.execute(statement, params)).first()
+    return None if found is None else _to_domain([found], details=True)[0]
+
+
+# Built once, like _RUN_BY_ID: predictions by model version read one run this way.
+_RUN_BY_VERSION = with_trainer_statement(details=True).where(
+    col(TrainingRunRow.model_version) == bindparam("model_version")
+)
+
+
+async def get_training_run_by_version(
+    conn: AsyncConnection, *, model_version: str
+) -> TrainingRun | None:
+    """The run of `model_version` (versions are unique), with its trainer and details."""
+    found = (await conn.execute(_RUN_BY_VERSION, {"model_version": model_version})).first()
     return None if found is None else _to_domain([found], details=True)[0]
 
 
@@ -386,6 +430,10 @@ async def record_training_outcome(
             **_finished(),
             "status": TrainingRunStatus.COMPLETED.value,
             "model_path": outcome.model_path,
+            "model_sha256": outcome.model_sha256,
+            "input_schema": (
+                None if outcome.input_schema is None else input_schema_json(outcome.input_schema)
+            ),
             "accuracy": outcome.accuracy,
             "precision": outcome.precision,
             "recall": outcome.recall,

@@ -6,7 +6,9 @@ path), built by the transports' own error mappers:
 
 - a path, query string or header value that is not UTF-8 (after percent-decoding): 400;
 - a JSON or form body over `max_body_bytes` (TRAINQL_MAX_BODY_KB): 413, decided from the
-  Content-Length before a byte is read, else as soon as the bytes received pass the limit;
+  Content-Length before a byte is read, else as soon as the bytes received pass the limit.
+  Routes listed in `route_bodies` (the REST prediction routes, whose bodies hold up to
+  TRAINQL_PREDICT_MAX_ROWS rows) have a bound of their own instead;
 - a JSON body that is not UTF-8, or nests arrays and objects deeper than `max_json_depth`
   (TRAINQL_MAX_JSON_DEPTH), before any JSON parser sees it (the stdlib's recursion would
   otherwise fail with a RecursionError): 400; a form body that is not UTF-8: 400;
@@ -70,12 +72,29 @@ ErrorBody = Callable[[TrainqlError], dict[str, Any]]
 
 
 @dataclass(frozen=True, slots=True)
+class RouteBodyLimit:
+    """A JSON body bound for the paths `path` matches (whole), and its refusal."""
+
+    path: re.Pattern[str]
+    max_bytes: int
+    refusal: PayloadTooLarge
+
+
+@dataclass(frozen=True, slots=True)
 class RequestLimits:
     """The bounds RequestGuard holds requests to (from TRAINQL_MAX_*)."""
 
     max_upload_bytes: int
     max_body_bytes: int
     max_json_depth: int
+    route_bodies: tuple[RouteBodyLimit, ...] = ()
+
+    def body_limit(self, path: str) -> tuple[int, PayloadTooLarge]:
+        """The JSON or form body bound of `path`, and the refusal of a larger body."""
+        for limit in self.route_bodies:
+            if limit.path.fullmatch(path):
+                return limit.max_bytes, limit.refusal
+        return self.max_body_bytes, PayloadTooLarge.body(self.max_body_bytes)
 
     @property
     def max_multipart_bytes(self) -> int:
@@ -207,8 +226,8 @@ class RequestGuard:
                 )
             )
             return
-        too_large = PayloadTooLarge.body(self.limits.max_body_bytes)
-        if declared_length(headers) > self.limits.max_body_bytes:
+        max_bytes, too_large = self.limits.body_limit(scope["path"])
+        if declared_length(headers) > max_bytes:
             await refuse(too_large)
             return
         chunks: list[bytes] = []
@@ -219,7 +238,7 @@ class RequestGuard:
                 return  # the client went away: nobody to answer
             chunk = message.get("body", b"")
             size += len(chunk)
-            if size > self.limits.max_body_bytes:
+            if size > max_bytes:
                 await refuse(too_large)
                 return
             chunks.append(chunk)

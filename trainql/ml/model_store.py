@@ -9,6 +9,8 @@ a model.
 
 from __future__ import annotations
 
+import hashlib
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
@@ -39,20 +41,63 @@ def model_location(model_dir: StorageRoot, model_version: str, attempt: int = 1)
     return model_dir.child(model_name(model_version, attempt))
 
 
-def save_model(model: Any, location: str) -> str:
-    """Write `model` to `location` so that readers see the whole file or none of it.
+@dataclass(frozen=True, slots=True)
+class SavedModel:
+    """Where a model was written, and the SHA-256 (hex) of the bytes written there."""
+
+    location: str
+    sha256: str
+
+
+class _DigestingWriter:
+    """A binary file object that hashes every byte on its way to `handle`: the digest is of
+    exactly what was written, with no second read (which on an object store would be a
+    second download). joblib asks `tell()` to align its arrays."""
+
+    def __init__(self, handle: IO[bytes]) -> None:
+        self._handle = handle
+        self._digest = hashlib.sha256()
+        self._written = 0
+
+    def write(self, data: bytes | bytearray | memoryview) -> int:
+        self._digest.update(data)
+        self._handle.write(data)
+        self._written += len(memoryview(data).cast("B"))
+        return len(data)
+
+    def tell(self) -> int:
+        return self._written
+
+    def flush(self) -> None:
+        self._handle.flush()
+
+    def hexdigest(self) -> str:
+        return self._digest.hexdigest()
+
+
+def save_model(model: Any, location: str) -> SavedModel:
+    """Write `model` to `location` so that readers see the whole file or none of it, and
+    return the SHA-256 of its bytes (computed while writing).
 
     Raises InsufficientStorage when the storage is full, over quota or read-only (nothing
     is left behind then, as for any failed write)."""
+    digests: list[str] = []
 
     def dump(handle: IO[bytes]) -> None:
         import joblib  # only workers save models; the service need not import it
 
-        joblib.dump(model, handle)
+        writer = _DigestingWriter(handle)
+        joblib.dump(model, writer)
+        digests.append(writer.hexdigest())
 
     with storage_errors(what="the fitted model", location=MODEL_DIR_LOCATION):
         write_atomically(location, dump)
-    return location
+    return SavedModel(location=location, sha256=digests[-1])
+
+
+def sha256_of(data: bytes) -> str:
+    """The hex SHA-256 of `data` (what save_model records)."""
+    return hashlib.sha256(data).hexdigest()
 
 
 def remove_model(location: str) -> None:

@@ -12,7 +12,7 @@ import pandas as pd
 from numpy.typing import NDArray
 from sklearn.model_selection import train_test_split
 
-from trainql.domain import ClassMetrics
+from trainql.domain import ClassMetrics, FeatureColumn, FeatureKind
 from trainql.ml import loading, model_store
 from trainql.ml.jobs import TrainingJob, TrainingResult
 from trainql.ml.pipeline import build_pipeline, split_feature_kinds
@@ -93,6 +93,26 @@ def _forest_backend(job: TrainingJob, *, rows: int) -> Iterator[None]:
             yield
 
 
+def fitted_input_schema(
+    pipeline: Any, *, categorical: list[str], numeric: list[str]
+) -> tuple[FeatureColumn, ...]:
+    """The input columns of a fitted pipeline in its order (categoricals, then numerics),
+    each categorical with the categories its encoder saw in the training split, as text
+    (a missing value is not a category)."""
+    encoder = pipeline.named_steps["encode"].named_transformers_.get("categorical")
+    seen = [] if encoder is None or not categorical else encoder.categories_
+    columns = [
+        FeatureColumn(
+            name=name,
+            kind=FeatureKind.CATEGORICAL,
+            categories=tuple(str(c) for c in categories if not pd.isna(c)),
+        )
+        for name, categories in zip(categorical, seen, strict=True)
+    ]
+    columns += [FeatureColumn(name=name, kind=FeatureKind.NUMERIC) for name in numeric]
+    return tuple(columns)
+
+
 def train(job: TrainingJob) -> TrainingResult:
     """Load the dataset, fit the pipeline on a stratified split, evaluate it on the rest and
     (when `job.model_path` is set) save it.
@@ -133,6 +153,7 @@ def train(job: TrainingJob) -> TrainingResult:
     saved = None
     if job.model_path is not None:
         saved = model_store.save_model(pipeline, str(job.model_path))
+    input_schema = fitted_input_schema(pipeline, categorical=categorical, numeric=numeric)
     return TrainingResult(
         **metrics,
         features_used=[str(c) for c in features.columns],
@@ -144,7 +165,9 @@ def train(job: TrainingJob) -> TrainingResult:
         train_samples=len(y_train),
         test_samples=len(y_test),
         training_duration_seconds=duration,
-        model_path=None if saved is None else str(saved),
+        model_path=None if saved is None else saved.location,
+        model_sha256=None if saved is None else saved.sha256,
+        input_schema=input_schema,
         timings={
             "load_seconds": loaded - started,
             "fit_seconds": fitted - loaded,

@@ -13,6 +13,7 @@ from trainql import domain
 if TYPE_CHECKING:
     from trainql.domain import (
         DatasetTrainingStatus,
+        FeatureKind,
         OrderDirection,
         Role,
         TrainingRunOrderField,
@@ -25,6 +26,7 @@ else:
         domain.DatasetTrainingStatus, name="DatasetTrainingStatus"
     )
 
+    FeatureKind = strawberry.enum(domain.FeatureKind, name="FeatureKind")
     OrderDirection = strawberry.enum(domain.OrderDirection, name="OrderDirection")
     TrainingRunOrderField = strawberry.enum(
         domain.TrainingRunOrderField, name="TrainingRunOrderField"
@@ -32,6 +34,7 @@ else:
 
 __all__ = [
     "DatasetTrainingStatus",
+    "FeatureKind",
     "OrderDirection",
     "Role",
     "TrainingRunOrderField",

@@ -18,13 +18,19 @@ from trainql.schema.document_cache import document_cache_extensions
 from trainql.schema.errors import ErrorMapping, TrainqlSchema
 from trainql.schema.limits import limit_extensions
 from trainql.schema.persisted_queries import AutomaticPersistedQueries
+from trainql.schema.predictions.queries import PredictionQueries
 from trainql.schema.training.mutations import TrainingMutations
 from trainql.schema.training.queries import TrainingRunQueries
 from trainql.schema.training.subscriptions import TrainingRunSubscriptions
 from trainql.schema.users.mutations import UserMutations
 from trainql.schema.users.queries import UserQueries
 
-QUERY_TYPES: tuple[type, ...] = (UserQueries, TrainingRunQueries, DatasetQueries)
+QUERY_TYPES: tuple[type, ...] = (
+    UserQueries,
+    TrainingRunQueries,
+    DatasetQueries,
+    PredictionQueries,
+)
 MUTATION_TYPES: tuple[type, ...] = (UserMutations, TrainingMutations, DatasetMutations)
 SUBSCRIPTION_TYPES: tuple[type, ...] = (TrainingRunSubscriptions,)
 
@@ -58,8 +64,8 @@ def build_schema(
         subscription=Subscription,
         extensions=extensions,
         config=config,
-        # The contract declares the JSON scalar for clients' code generators; no field of
-        # ours returns free-form JSON yet, so it is declared here rather than through a field.
+        # The contract declares the JSON scalar (PredictInput.rows takes it); declared here
+        # too, so it is in the schema whichever fields use it.
         types=[JSON],
     )
 

@@ -16,6 +16,7 @@ from trainql.schema.loaders import (
     TrainingRunDetailsByIdLoader,
     loader,
 )
+from trainql.schema.predictions.types import FeatureColumnType
 from trainql.schema.users.types import UserType
 from trainql.training_request import Hyperparameters
 
@@ -132,6 +133,19 @@ class TrainingRunType:
     ) -> Detail[ConfusionMatrixType | None]:
         return self._from_details(info, _confusion_matrix)
 
+    @strawberry.field(
+        graphql_type=list[FeatureColumnType] | None,
+        description="The model's input columns in order, each with its kind and, for a "
+        "categorical one, the categories seen in training: what `predict` rows hold. Null "
+        "unless COMPLETED (and for runs trained before input schemas were recorded).",
+    )
+    def input_schema(
+        self, info: Info[GraphQLContext, None]
+    ) -> Detail[list[FeatureColumnType] | None]:
+        if self.status != domain.TrainingRunStatus.COMPLETED:
+            return None
+        return self._from_details(info, _input_schema)
+
     notes: str
     trainer: strawberry.Private[domain.User | None]
     dataset_id: strawberry.Private[object | None]
@@ -245,6 +259,12 @@ def _feature_importances(details: domain.TrainingRunDetails) -> list[FeatureImpo
         FeatureImportanceType(feature=name, importance=value)
         for name, value in sorted(details.feature_importances.items(), key=lambda item: -item[1])
     ]
+
+
+def _input_schema(details: domain.TrainingRunDetails) -> list[FeatureColumnType] | None:
+    if details.input_schema is None:
+        return None
+    return [FeatureColumnType.from_domain(column) for column in details.input_schema]
 
 
 def _confusion_matrix(details: domain.TrainingRunDetails) -> ConfusionMatrixType | None:

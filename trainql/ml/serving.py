@@ -1,0 +1,416 @@
+"""Serving a fitted pipeline: load it safely, convert it to ONNX, predict rows. No HTTP, no
+database.
+
+A model is loaded from the one location its run names, and only when the file's bytes still
+have the SHA-256 recorded when it was written (ml/model_store.save_model): a file that was
+replaced or tampered with is refused before joblib (pickle) sees a byte of it. The fitted
+scikit-learn pipeline is then converted to ONNX (skl2onnx) and only the onnxruntime session
+is kept: one row costs a fraction of a millisecond there, against tens of milliseconds for
+scikit-learn's own predict_proba (README "Predictions").
+
+The ONNX graph takes one input per column: text for categoricals (the encoder's categories
+are compared as text), 32-bit floats for numerics (scikit-learn's trees compare in float32
+too, so the splits fall the same way). What the graph cannot express is handled here, before
+it runs, so that its answers equal the pipeline's:
+
+- a missing categorical value is sent as the text "nan", which the converted encoder maps to
+  the pipeline's code for missing values (or to "unknown" when training saw none, as the
+  pipeline does); a value that is literally the text "nan" is sent as a text no training
+  category can be, so it stays an unknown category, as the pipeline has it;
+- a missing numeric value is NaN, which the converted imputer replaces by the median;
+- rows are validated against the model's input schema first: a missing column, or a value of
+  the wrong kind, is InvalidInput naming the row and the column.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import os
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from trainql.domain import FeatureColumn, FeatureKind
+from trainql.errors import InvalidInput, ModelUnavailable
+from trainql.ml.model_store import sha256_of
+from trainql.storage_root import filesystem, is_local, open_for_reading
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+# What the converted encoder reads as a missing value (skl2onnx keys categories by str(), and
+# str(nan) is "nan").
+MISSING_TEXT = "nan"
+# Sent for a value that is literally "nan": no category read from a CSV can be this text.
+LITERAL_NAN_TEXT = "\x00nan"
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+# The ONNX opset the conversion targets (onnxruntime >= 1.18 runs it).
+TARGET_OPSET = 18
+# At most this many problems are listed in one refusal's `fields`.
+MAX_LISTED_PROBLEMS = 20
+
+
+@dataclass(frozen=True, slots=True)
+class FileVersion:
+    """What a model file looked like when it was loaded: a change means it was replaced."""
+
+    size: int
+    stamp: str
+
+
+@dataclass(frozen=True, slots=True)
+class RowsPrediction:
+    """Predictions for rows, in their order: `labels[i]` and `probabilities[i][j]`, the
+    probability of `classes[j]` (the model's class order)."""
+
+    classes: tuple[str, ...]
+    labels: list[str]
+    probabilities: list[list[float]]
+
+
+@dataclass(frozen=True, slots=True)
+class ServingModel:
+    """A model ready to predict: its onnxruntime session (thread-safe), input schema and
+    classes. `nbytes` is the size of its ONNX form, what the model cache counts."""
+
+    session: Any
+    columns: tuple[FeatureColumn, ...]
+    classes: tuple[str, ...]
+    nbytes: int
+    version: FileVersion
+
+    def run(self, feeds: dict[str, np.ndarray[Any, Any]]) -> RowsPrediction:
+        """Predict encoded columns (see encode_rows / encode_frame)."""
+        labels, probabilities = self.session.run(None, feeds)
+        return RowsPrediction(
+            classes=self.classes,
+            labels=[str(label) for label in labels],
+            probabilities=probabilities.astype(float).tolist(),
+        )
+
+    def predict_rows(self, rows: Sequence[Mapping[str, Any]]) -> RowsPrediction:
+        """Predict JSON rows (InvalidInput for a missing column or a value of the wrong kind)."""
+        return self.run(encode_rows(self.columns, rows))
+
+
+# Loading --------------------------------------------------------------------------------------
+
+
+def file_version(location: str) -> FileVersion | None:
+    """The size and modification stamp of the file at `location`, or None when it is gone."""
+    if is_local(location):
+        path = location.split("://", 1)[1] if "://" in location else location
+        try:
+            found = os.stat(path)
+        except FileNotFoundError:
+            return None
+        return FileVersion(size=found.st_size, stamp=str(found.st_mtime_ns))
+    fs, path = filesystem(location)
+    fs.invalidate_cache(path)
+    try:
+        info = fs.info(path)
+    except FileNotFoundError:
+        return None
+    stamp = info.get("ETag") or info.get("LastModified") or info.get("mtime") or ""
+    return FileVersion(size=int(info.get("size") or 0), stamp=str(stamp))
+
+
+def load_serving_model(
+    location: str, *, sha256: str, columns: Sequence[FeatureColumn], display: str
+) -> ServingModel:
+    """Read the model file at `location`, check its bytes against `sha256`, unpickle and
+    convert it. `display` names the model in errors ("run 7").
+
+    Raises ModelUnavailable when the file is gone, its bytes changed since it was written
+    (it is then never unpickled), or it cannot be converted. Blocking: call in a thread.
+    """
+    version = file_version(location)
+    try:
+        with open_for_reading(location) as handle:
+            data = handle.read()
+    except FileNotFoundError:
+        version = None
+    if version is None:
+        raise ModelUnavailable(
+            f"The model file of {display} is gone from the model directory "
+            "(TRAINQL_MODEL_DIR): it cannot predict. Train the model again."
+        )
+    if sha256_of(data) != sha256:
+        raise ModelUnavailable(
+            f"The model file of {display} changed since it was trained (its SHA-256 no longer "
+            "matches the one recorded when it was written): it was refused and not loaded. "
+            "Restore the file or train the model again."
+        )
+    import joblib
+
+    pipeline = joblib.load(io.BytesIO(data))
+    del data
+    onnx_bytes = convert_pipeline(pipeline, columns, display=display)
+    classes = tuple(str(c) for c in pipeline.named_steps["forest"].classes_)
+    del pipeline
+    return ServingModel(
+        session=_session(onnx_bytes),
+        columns=tuple(columns),
+        classes=classes,
+        nbytes=len(onnx_bytes),
+        version=version,
+    )
+
+
+def convert_pipeline(pipeline: Any, columns: Sequence[FeatureColumn], *, display: str) -> bytes:
+    """The fitted pipeline as a serialized ONNX model with one input per column of
+    `columns`, and outputs `label` and `probabilities` (no ZipMap: a plain matrix)."""
+    from skl2onnx import convert_sklearn
+    from skl2onnx.common.data_types import FloatTensorType, StringTensorType
+
+    inputs = [
+        (c.name, StringTensorType([None, 1]) if is_categorical(c) else FloatTensorType([None, 1]))
+        for c in columns
+    ]
+    forest = pipeline.named_steps["forest"]
+    try:
+        model = convert_sklearn(
+            pipeline,
+            initial_types=inputs,
+            options={id(forest): {"zipmap": False}},
+            target_opset=TARGET_OPSET,
+        )
+    except Exception as exc:
+        raise ModelUnavailable(
+            f"The model of {display} cannot be served: its pipeline could not be converted "
+            f"to ONNX ({type(exc).__name__}: {exc})."
+        ) from exc
+    serialized: bytes = model.SerializeToString()
+    return serialized
+
+
+def _session(onnx_bytes: bytes) -> Any:
+    import onnxruntime
+
+    options = onnxruntime.SessionOptions()
+    # One predict per request: a pool of threads per session would only contend with the
+    # other requests' (and the event loop's) threads on a small machine.
+    options.intra_op_num_threads = 1
+    options.inter_op_num_threads = 1
+    return onnxruntime.InferenceSession(
+        onnx_bytes, sess_options=options, providers=["CPUExecutionProvider"]
+    )
+
+
+def is_categorical(column: FeatureColumn) -> bool:
+    return column.kind == FeatureKind.CATEGORICAL
+
+
+# Validating and encoding rows -------------------------------------------------------------------
+
+
+class _Problems:
+    """Problems found in the input, by field, the first MAX_LISTED_PROBLEMS of them."""
+
+    def __init__(self) -> None:
+        self.fields: dict[str, list[str]] = {}
+        self.count = 0
+        self.first: str | None = None
+
+    def add(self, field: str, message: str) -> None:
+        self.count += 1
+        if self.first is None:
+            self.first = message
+        if len(self.fields) < MAX_LISTED_PROBLEMS:
+            self.fields.setdefault(field, []).append(message)
+
+    def raise_if_any(self) -> None:
+        if self.first is None:
+            return
+        more = "" if self.count == 1 else f" ({self.count} problems in all)"
+        raise InvalidInput(f"{self.first}{more}", fields=self.fields)
+
+
+def _shown(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _numeric(value: Any) -> float | None:
+    """The float32-safe value of a JSON number, None for null; ValueError otherwise."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError("expected a number or null")
+    number = float(value)
+    if math.isnan(number):
+        return None
+    if math.isinf(number) or abs(number) > FLOAT32_MAX:
+        raise ValueError(f"expected a finite number of at most {FLOAT32_MAX:.4g} in size")
+    return number
+
+
+def _category(value: Any) -> str:
+    """The text a JSON value is compared to the training categories as."""
+    if value is None:
+        return MISSING_TEXT
+    if isinstance(value, str):
+        return LITERAL_NAN_TEXT if value == MISSING_TEXT else value
+    if isinstance(value, bool | int | float):
+        if isinstance(value, float) and math.isnan(value):
+            return MISSING_TEXT
+        return str(value)
+    raise ValueError("expected text, a number, a boolean or null")
+
+
+def encode_rows(
+    columns: Sequence[FeatureColumn], rows: Sequence[Mapping[str, Any]]
+) -> dict[str, np.ndarray[Any, Any]]:
+    """The ONNX inputs for JSON rows (objects of column values; extra keys are ignored).
+
+    InvalidInput when a row lacks a column (null is how a missing value is given) or holds a
+    value of the wrong kind; `fields` names each as `rows[<i>].<column>`.
+    """
+    problems = _Problems()
+    feeds: dict[str, np.ndarray[Any, Any]] = {}
+    for column in columns:
+        name = column.name
+        categorical = is_categorical(column)
+        values: list[Any] = []
+        for i, row in enumerate(rows):
+            if name not in row:
+                problems.add(
+                    f"rows[{i}].{name}",
+                    f"Row {i} has no value for column {name!r} (give null for a missing value).",
+                )
+                continue
+            try:
+                values.append(_category(row[name]) if categorical else _numeric(row[name]))
+            except ValueError as exc:
+                problems.add(
+                    f"rows[{i}].{name}",
+                    f"Row {i}, column {name!r}: {exc}, got {_shown(row[name])}.",
+                )
+        if problems.first is None:
+            if categorical:
+                feeds[name] = np.array(values, dtype=object).reshape(-1, 1)
+            else:
+                feeds[name] = np.array(
+                    [np.nan if v is None else v for v in values], dtype=np.float32
+                ).reshape(-1, 1)
+    problems.raise_if_any()
+    return feeds
+
+
+def ignored_columns(
+    columns: Sequence[FeatureColumn], rows: Sequence[Mapping[str, Any]]
+) -> list[str]:
+    """The keys of `rows` that are not input columns, in the order first seen."""
+    known = {c.name for c in columns}
+    seen: dict[str, None] = {}
+    for row in rows:
+        for key in row:
+            if key not in known:
+                seen.setdefault(str(key), None)
+    return list(seen)
+
+
+# CSV files ---------------------------------------------------------------------------------------
+
+# Rows per chunk of a CSV prediction: large enough that onnxruntime's per-call cost vanishes,
+# small enough to keep memory flat.
+CSV_CHUNK_ROWS = 20_000
+
+
+def csv_header(handle: io.BufferedIOBase | Any) -> list[str]:
+    """The header of the CSV file `handle` (read from its start; left at its start)."""
+    import pandas as pd
+
+    handle.seek(0)
+    try:
+        header = [str(c) for c in pd.read_csv(handle, nrows=0, encoding="utf-8").columns]
+    except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError, ValueError):
+        raise InvalidInput(
+            "The CSV file has no readable header row: send UTF-8 CSV text whose first line "
+            "names the columns."
+        ) from None
+    finally:
+        handle.seek(0)
+    return header
+
+
+def check_csv_columns(columns: Sequence[FeatureColumn], header: Sequence[str]) -> list[str]:
+    """The header's ignored (extra) columns; InvalidInput when it lacks an input column."""
+    missing = [c.name for c in columns if c.name not in set(header)]
+    if missing:
+        raise InvalidInput(
+            f"The CSV file lacks the model's input column(s) {', '.join(map(repr, missing))}; "
+            f"its columns are {', '.join(c.name for c in columns)}.",
+            fields={name: ["This column is missing from the CSV header."] for name in missing},
+        )
+    known = {c.name for c in columns}
+    return [name for name in header if name not in known]
+
+
+def csv_chunks(
+    handle: Any, columns: Sequence[FeatureColumn], chunk_rows: int = CSV_CHUNK_ROWS
+) -> Iterator[tuple[pd.DataFrame, dict[str, np.ndarray[Any, Any]]]]:
+    """The CSV file `handle` in chunks: each chunk's rows as read (every column, as text)
+    and the ONNX inputs encoded from them. InvalidInput names the line and column of a value
+    of the wrong kind (the header is line 1)."""
+    import pandas as pd
+
+    handle.seek(0)
+    # Every column as text: the output repeats the input as it was written, and numbers are
+    # parsed here, where a bad one can be named.
+    reader = pd.read_csv(
+        handle, dtype=str, keep_default_na=True, chunksize=chunk_rows, encoding="utf-8"
+    )
+    first_line = 2
+    try:
+        for chunk in reader:
+            yield chunk, encode_frame(columns, chunk, first_line=first_line)
+            first_line += len(chunk)
+    except (pd.errors.ParserError, UnicodeDecodeError) as exc:
+        raise InvalidInput(
+            f"The CSV file cannot be read after line {first_line - 1}: {exc}"
+        ) from None
+
+
+def encode_frame(
+    columns: Sequence[FeatureColumn], frame: pd.DataFrame, *, first_line: int
+) -> dict[str, np.ndarray[Any, Any]]:
+    """The ONNX inputs for a chunk of CSV rows read as text (missing cells are NaN)."""
+    import pandas as pd
+
+    problems = _Problems()
+    feeds: dict[str, np.ndarray[Any, Any]] = {}
+    for column in columns:
+        raw = frame[column.name]
+        missing = raw.isna().to_numpy()
+        if is_categorical(column):
+            text = raw.to_numpy(dtype=object, na_value=MISSING_TEXT)
+            feeds[column.name] = text.reshape(-1, 1)
+            continue
+        numbers = pd.to_numeric(raw, errors="coerce").to_numpy(dtype=np.float64)
+        bad = np.flatnonzero((np.isnan(numbers) & ~missing) | (np.abs(numbers) > FLOAT32_MAX))
+        for position in bad[:MAX_LISTED_PROBLEMS]:
+            line = first_line + int(position)
+            problems.add(
+                f"line {line}.{column.name}",
+                f"Line {line}, column {column.name!r}: expected a finite number or an empty "
+                f"cell, got {_shown(raw.iloc[int(position)])}.",
+            )
+        feeds[column.name] = numbers.astype(np.float32).reshape(-1, 1)
+    problems.raise_if_any()
+    return feeds
+
+
+def predictions_frame(
+    chunk: pd.DataFrame, prediction: RowsPrediction, *, target_column: str
+) -> pd.DataFrame:
+    """`chunk` with `predicted_<target>` and one `probability_<class>` column per class."""
+    out = chunk.copy()
+    out[f"predicted_{target_column}"] = prediction.labels
+    probabilities = np.asarray(prediction.probabilities)
+    for j, label in enumerate(prediction.classes):
+        out[f"probability_{label}"] = probabilities[:, j]
+    return out
