@@ -67,11 +67,14 @@ from bench.mlflow_env import mlflow_venv, mlflow_version, server_process
 from tests.live import free_port, live_server, settings_env
 from trainql.constants import DEFAULT_DATASET_PATH, DEFAULT_TARGET_COLUMN
 from trainql.ml.generator import generate_future_skills, write_future_skills_csv
+from trainql.ml.serving import convert_pipeline
+from trainql.ml.training import fitted_input_schema
 
 RESULTS = Path(__file__).with_name("results")
 DATABASE = "trainql_bench_predict"
 PASSWORD = "bench-password-123"
 TARGETS = ("graphql", "rest", "mlflow")
+FLOOR = "(me)"  # the floor's row in the table: no model
 ROW_SET = 20  # distinct rows the one-row requests cycle through
 CHECK_ROWS = 200
 # Probabilities of the served model against the bare pipeline: float32 trees (ONNX) sum to
@@ -205,6 +208,24 @@ class Call:
     headers: dict[str, str]
     encode: Callable[[list[dict[str, Any]]], bytes]
     decode: Callable[[Any], tuple[list[str], list[list[float]]]]
+
+
+def floor_call(base_url: str, token: str) -> Call:
+    """GraphQL `{ me { username } }`: an authenticated request that predicts nothing, the
+    floor under a prediction's time on this server and machine."""
+
+    def answer(body: Any) -> tuple[list[str], list[list[float]]]:
+        if body.get("errors") or not body["data"]["me"]:
+            raise RuntimeError(f"me: {body}")
+        return [], []
+
+    return Call(
+        base_url,
+        "/graphql",
+        {"Authorization": f"Token {token}", "Content-Type": "application/json"},
+        lambda rows: json.dumps({"query": "{ me { username } }"}).encode(),
+        answer,
+    )
 
 
 def trainql_calls(base_url: str, token: str, model: Model) -> dict[str, Call]:
@@ -352,6 +373,16 @@ def check_answers(
     return differences
 
 
+def onnx_mb(pipeline: Any) -> float:
+    """The size of the pipeline's ONNX form, as trainql's serving code converts it: what the
+    server's model cache counts for it (the predict API does not expose the cache's count)."""
+    columns = {name: list(cols) for name, _, cols in pipeline.named_steps["encode"].transformers_}
+    schema = fitted_input_schema(
+        pipeline, categorical=columns.get("categorical", []), numeric=columns.get("numeric", [])
+    )
+    return round(len(convert_pipeline(pipeline, schema, display="bench")) / 2**20, 2)
+
+
 def rss_mb(pid: int) -> float:
     return round(status_kb(pid, "VmRSS") / 1024, 1)
 
@@ -383,6 +414,15 @@ class Series:
         return out
 
 
+def repeat(client: Sender, call: Call, body: bytes, count: int) -> list[float]:
+    """Milliseconds of `count` requests on one connection (after an untimed first one)."""
+    try:
+        ask(client, call, body)
+        return [ask(client, call, body)[0] * 1000 for _ in range(count)]
+    finally:
+        client.close()
+
+
 def measure(
     *,
     models: list[Model],
@@ -391,6 +431,7 @@ def measure(
     args: argparse.Namespace,
     one_rows: list[dict[str, Any]],
     batch: list[dict[str, Any]],
+    floor: Call,
 ) -> list[Series]:
     sender = SENDERS[args.client]
     series: dict[tuple[str, str, str], Series] = {}
@@ -445,6 +486,9 @@ def measure(
         shift = round_index % len(targets)
         order = targets[shift:] + targets[:shift]
         print(f"round {round_index + 1}/{args.rounds} (order {', '.join(order)})", flush=True)
+        samples = repeat(sender(floor.base_url), floor, floor.encode([]), args.requests)
+        add(FLOOR, "graphql", "one-row", samples)
+        print(f"  {FLOOR:<12} graphql  p50 {statistics.median(samples):7.2f} ms", flush=True)
         for model in models:
             for target in order:
                 samples = one_row(model, target, args.requests)
@@ -527,7 +571,8 @@ def print_report(
         peer = f"; MLflow's server {d['mlflow_rss_end_mb']} MB" if "mlflow_rss_end_mb" in d else ""
         print(
             f"  {m.name:<12} {d['trainql_rss_before_mb']} -> {d['trainql_rss_after_mb']} "
-            f"(+{d['trainql_rss_delta_mb']}), first prediction {d['first_prediction_s']} s{peer}"
+            f"(+{d['trainql_rss_delta_mb']}), first prediction {d['first_prediction_s']} s, "
+            f"ONNX {d['onnx_mb']} MB{peer}"
         )
     print(f"  trainql server at the end: {memory['trainql_rss_end_mb']} MB")
     print("\ngoals:")
@@ -622,6 +667,8 @@ def run(args: argparse.Namespace, bin_dir: Path | None, models: list[Model]) -> 
             m.classes = [str(c) for c in pipelines[m.name].classes_]
         calls = {m.name: trainql_calls(server.base_url, token, m) for m in models}
         memory = first_predictions(server.process.pid, calls, sender, one_rows[0])
+        for m in models:
+            memory[m.name]["onnx_mb"] = onnx_mb(pipelines[m.name])
         served = {} if bin_dir is None else start_peer(stack, bin_dir, state, models, one_rows)
         for m in models:
             if m.name in served:
@@ -633,7 +680,13 @@ def run(args: argparse.Namespace, bin_dir: Path | None, models: list[Model]) -> 
             differences[m.name] = check_answers(calls[m.name], sender, m, check, expected)
         print(f"answers agree with predict_proba; largest differences {differences}", flush=True)
         series = measure(
-            models=models, calls=calls, frames=pipelines, args=args, one_rows=one_rows, batch=batch
+            models=models,
+            calls=calls,
+            frames=pipelines,
+            args=args,
+            one_rows=one_rows,
+            batch=batch,
+            floor=floor_call(server.base_url, token),
         )
         memory["trainql_rss_end_mb"] = rss_mb(server.process.pid)
         for name, (_, pid) in served.items():
