@@ -280,11 +280,18 @@ def mlflow_call(base_url: str, model: Model, columns: list[str]) -> Call:
     return Call(base_url, "/invocations", {"Content-Type": "application/json"}, body, answer)
 
 
+class Refused(RuntimeError):
+    """A target answered a request with a 4xx: a limit or a missing feature, reported as a
+    result (batch sizes a server refuses) rather than ending the bench."""
+
+
 def ask(sender: Sender, call: Call, body: bytes) -> tuple[float, Any]:
     """Seconds one request takes (its whole answer read), and the decoded answer."""
     started = time.perf_counter()
     status, answer = sender.post(call.path, body, call.headers)
     elapsed = time.perf_counter() - started
+    if 400 <= status < 500:
+        raise Refused(f"HTTP {status}: {answer[:300].decode(errors='replace')}")
     if status != 200:
         raise RuntimeError(f"POST {call.path}: HTTP {status}: {answer[:300]!r}")
     return elapsed, json.loads(answer)
@@ -393,11 +400,14 @@ class Series:
     target: str
     kind: str  # one-row, batch
     samples_ms: list[list[float]] = field(default_factory=list)  # per round
+    refused: str | None = None  # why the target refused the request, if it did
 
     def flat(self) -> list[float]:
         return [s for r in self.samples_ms for s in r]
 
     def summary(self, batch_rows: int) -> dict[str, Any]:
+        if self.refused is not None:
+            return {**asdict(self), "samples_ms": [], "rows": batch_rows}
         flat = self.flat()
         out: dict[str, Any] = {
             "model": self.model,
@@ -421,6 +431,16 @@ def repeat(client: Sender, call: Call, body: bytes, count: int) -> list[float]:
         return [ask(client, call, body)[0] * 1000 for _ in range(count)]
     finally:
         client.close()
+
+
+def bare_batches(pipeline: Any, frame: pd.DataFrame, count: int) -> list[float]:
+    """Milliseconds of `count` in-process predict_proba calls on `frame`."""
+    out = []
+    for _ in range(count):
+        started = time.perf_counter()
+        pipeline.predict_proba(frame)
+        out.append((time.perf_counter() - started) * 1000)
+    return out
 
 
 def measure(
@@ -461,13 +481,7 @@ def measure(
 
     def batches(model: Model, target: str, count: int) -> list[float]:
         if target == "bare":
-            pipeline = frames[model.name]
-            out = []
-            for _ in range(count):
-                started = time.perf_counter()
-                pipeline.predict_proba(batch_frame)
-                out.append((time.perf_counter() - started) * 1000)
-            return out
+            return bare_batches(frames[model.name], batch_frame, count)
         call = calls[model.name][target]
         client = sender(call.base_url)
         try:
@@ -480,7 +494,13 @@ def measure(
     for model in models:
         for target in targets:
             one_row(model, target, args.warmup)
-            batches(model, target, 1)
+            try:
+                batches(model, target, 1)
+            except Refused as exc:
+                series[(model.name, target, "batch")] = Series(
+                    model.name, target, "batch", [], str(exc)
+                )
+                print(f"  {model.name} {target}: {len(batch)} rows refused: {exc}", flush=True)
         batches(model, "bare", 1)
     for round_index in range(args.rounds):
         shift = round_index % len(targets)
@@ -493,12 +513,14 @@ def measure(
             for target in order:
                 samples = one_row(model, target, args.requests)
                 add(model.name, target, "one-row", samples)
-                p50, p99 = statistics.median(samples), percentile(samples, 0.99)
                 print(
-                    f"  {model.name:<12} {target:<8} one row p50 {p50:7.2f} ms p99 {p99:7.2f} ms",
+                    f"  {model.name:<12} {target:<8} one row p50 {statistics.median(samples):7.2f}"
+                    f" ms p99 {percentile(samples, 0.99):7.2f} ms",
                     flush=True,
                 )
             for target in [*order, "bare"]:
+                if getattr(series.get((model.name, target, "batch")), "refused", None):
+                    continue
                 samples = batches(model, target, args.batch_requests)
                 add(model.name, target, "batch", samples)
                 rate = len(batch) / (statistics.median(samples) / 1000)
@@ -534,8 +556,12 @@ def verdicts(summaries: list[dict[str, Any]], models: list[Model]) -> list[dict[
             batch = by.get((model.name, target, "batch"))
             bare = by.get((model.name, "bare", "batch"))
             if batch is not None and bare is not None:
-                ratio = round(batch["rows_per_s"] / bare["rows_per_s"], 3)
                 what = f"{batch['rows']} rows >= 0.8x bare predict_proba (rows/s)"
+                if batch.get("refused"):
+                    refused = goal(model, target, what, 0.0, 0.8)
+                    out.append({**refused, "value": None, "refused": batch["refused"]})
+                    continue
+                ratio = round(batch["rows_per_s"] / bare["rows_per_s"], 3)
                 out.append(goal(model, target, what, ratio, 0.8))
     return out
 
@@ -561,10 +587,13 @@ def print_report(
             )
     print(f"\n{'model':<13}{'target':<9}{'batch rows':>11}{'p50 ms':>10}{'rows/s':>12}")
     for s in summaries:
-        if s["kind"] == "batch":
-            print(
-                f"{s['model']:<13}{s['target']:<9}{s['rows']:>11,}{s['p50_ms']:>10.1f}{s['rows_per_s']:>12,}"
-            )
+        if s["kind"] != "batch":
+            continue
+        head = f"{s['model']:<13}{s['target']:<9}{s['rows']:>11,}"
+        if s.get("refused"):
+            print(f"{head}  refused: {s['refused'][:120]}")
+        else:
+            print(f"{head}{s['p50_ms']:>10.1f}{s['rows_per_s']:>12,}")
     print("\nmemory: trainql server's VmRSS around the first prediction of each model (MB)")
     for m in models:
         d = memory[m.name]
@@ -578,7 +607,8 @@ def print_report(
     print("\ngoals:")
     for g in goals:
         mark = "met" if g["met"] else "NOT met"
-        print(f"  {g['model']:<12} {g['target']:<8} {g['goal']:<42} {g['value']:>8}  {mark}")
+        value = "refused" if g["value"] is None else g["value"]
+        print(f"  {g['model']:<12} {g['target']:<8} {g['goal']:<46} {value:>8}  {mark}")
 
 
 # Main ----------------------------------------------------------------------------------------
@@ -655,7 +685,11 @@ def run(args: argparse.Namespace, bin_dir: Path | None, models: list[Model]) -> 
         env = settings_env(
             database_url=database_url,
             state_dir=state,
-            extra={"TRAINQL_ADMIN_PASSWORD": PASSWORD, "TRAINQL_LOG_LEVEL": "WARNING"},
+            extra={
+                "TRAINQL_ADMIN_PASSWORD": PASSWORD,
+                "TRAINQL_LOG_LEVEL": "WARNING",
+                **({"TRAINQL_MAX_BODY_KB": str(args.max_body_kb)} if args.max_body_kb else {}),
+            },
         )
         server = stack.enter_context(live_server(env, log_path=Path(tmp) / "serve.log"))
         token = httpx.post(
@@ -723,6 +757,7 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
         "scikit_learn": sklearn.__version__,
         "backend": args.backend,
         "client": args.client,
+        "max_body_kb": args.max_body_kb or None,
         "rounds": args.rounds,
         "requests": args.requests,
         "warmup": args.warmup,
@@ -758,6 +793,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--big-trees", type=int, default=20)
     parser.add_argument("--big-depth", type=int, default=12)
     parser.add_argument("--client", choices=tuple(SENDERS), default="httpx")
+    parser.add_argument(
+        "--max-body-kb",
+        type=int,
+        default=0,
+        help="TRAINQL_MAX_BODY_KB for the server (default: the service's own default); "
+        "GraphQL bodies are bound by it",
+    )
     parser.add_argument("--out", type=Path, default=None, help="JSON result path")
     parser.add_argument(
         "--pg-server",
