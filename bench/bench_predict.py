@@ -583,7 +583,8 @@ def print_report(
         if s["kind"] == "one-row":
             each = " ".join(f"{x:.2f}" for x in s["round_p50_ms"])
             print(
-                f"{s['model']:<13}{s['target']:<9}{s['p50_ms']:>15.2f}{s['p99_ms']:>9.2f}{each:>32}"
+                f"{s['model']:<13}{s['target']:<9}{s['p50_ms']:>15.2f}{s['p99_ms']:>9.2f}"
+                f"  {each:>30}"
             )
     print(f"\n{'model':<13}{'target':<9}{'batch rows':>11}{'p50 ms':>10}{'rows/s':>12}")
     for s in summaries:
