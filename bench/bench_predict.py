@@ -1,6 +1,6 @@
 """Predictions: trainql (GraphQL, REST) against `mlflow models serve` on the same pipelines.
 
-    .venv/bin/python -m bench.bench_predict    # ~10 min on 2 cores (+3 min for MLflow's venv)
+    .venv/bin/python -m bench.bench_predict    # ~16 min at load 6 (+3 min for MLflow's venv)
         [--quick] [--no-peer] [--backend sqlite|postgresql] [--rounds 5] [--requests 200]
         [--warmup 50] [--batch-rows 10000] [--batch-requests 5] [--big-rows 1000000]
         [--big-trees 20] [--big-depth 12] [--client httpx|stdlib] [--pg-server URL]
