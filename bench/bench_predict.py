@@ -3,7 +3,8 @@
     .venv/bin/python -m bench.bench_predict    # ~16 min at load 6 (+3 min for MLflow's venv)
         [--quick] [--no-peer] [--backend sqlite|postgresql] [--rounds 5] [--requests 200]
         [--warmup 50] [--batch-rows 10000] [--batch-requests 5] [--big-rows 1000000]
-        [--big-trees 20] [--big-depth 12] [--client httpx|stdlib] [--pg-server URL]
+        [--big-trees 20] [--big-depth 12] [--client httpx|stdlib] [--max-body-kb N]
+        [--pg-server URL] [--out FILE]
 
 Two models, both trained by a live `trainql serve` (one uvicorn worker, SQLite in a temporary
 directory or a PostgreSQL database of its own) through `POST /api/training/train/`:
@@ -24,16 +25,19 @@ pipeline's (the largest difference is reported; labels must match except on near
 Then, in order:
 
 - memory: the trainql server's VmRSS before and after the first prediction of each model
-  (and that first, cold request's time);
+  (and that first, cold request's time), and the model's ONNX size as trainql's serving code
+  converts it (what its model cache counts);
 - warm-up: `--warmup` one-row requests and one batch per target and model;
-- `--rounds` rounds; in each, per model, the targets in an order rotated from round to round:
-  `--requests` one-row requests on one keep-alive connection (rows cycled from a fixed set of
-  20), then `--batch-requests` requests of `--batch-rows` rows each (and as many bare
-  `predict_proba` calls).
+- `--rounds` rounds; in each, first GraphQL `{ me }` (`--requests` times: the floor of an
+  authenticated request on this server), then per model the targets in an order rotated
+  from round to round: `--requests` one-row requests on one keep-alive connection (rows
+  cycled from a fixed set of 20), then `--batch-requests` requests of `--batch-rows` rows
+  each (and as many bare `predict_proba` calls).
 
 Reported: one-row p50 and p99 over all rounds' samples (and each round's p50), MLflow's p50
-over trainql's, batch rows/s (median request) against bare predict_proba, memory. JSON goes
-to bench/results/predict-<stamp>.json.
+over trainql's, batch rows/s (median request) against bare predict_proba, memory; a batch a
+target refuses (a 4xx, such as GraphQL's body over TRAINQL_MAX_BODY_KB) is reported as
+refused. JSON goes to bench/results/predict-<stamp>.json.
 """
 
 from __future__ import annotations
