@@ -4,6 +4,7 @@ modelAliasChanges and TrainingRun.aliases."""
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import itertools
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -50,7 +51,19 @@ async def model_run(services: Services, factory: Factory, **overrides: Any) -> T
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(b"a model")
     await _set_model_path(services, run.id, str(path))
+    await _set_servable(services, run.id, hashlib.sha256(b"a model").hexdigest())
     return run
+
+
+async def _set_servable(services: Services, run_id: int, sha256: str | None) -> None:
+    # What training records for predictions (migration 0009): the digest and input schema.
+    schema = [{"name": "x", "kind": "NUMERIC", "categories": None}]
+    async with services.db.session() as session:
+        await session.exec(
+            update(TrainingRunRow)
+            .where(col(TrainingRunRow.id) == run_id)
+            .values(model_sha256=sha256, input_schema=None if sha256 is None else schema)
+        )
 
 
 async def _set_model_path(services: Services, run_id: int, path: str) -> None:
@@ -315,6 +328,25 @@ async def test_a_run_without_a_model_path_is_refused(
     body = await set_alias(client, hr, "production", run)
     assert error_codes(body) == ["BAD_USER_INPUT"]
     assert "is gone from the model store" in body["errors"][0]["message"]
+    assert await stored(services) == (0, 0)
+
+
+async def test_a_run_trained_before_models_had_digests_is_refused(
+    client: httpx.AsyncClient, factory: Factory, services: Services
+):
+    # given: a run as an older version left it, with its model file but no digest
+    hr = await factory.hr_staff()
+    old = await model_run(services, factory)
+    await _set_servable(services, old.id, None)
+    # when
+    body = await set_alias(client, hr, "production", old)
+    # then: refused, saying what predictions would say
+    assert error_codes(body) == ["BAD_USER_INPUT"]
+    assert body["errors"][0]["message"] == (
+        f"Training run {old.id} was trained before this service recorded each model's "
+        "SHA-256 and input schema, so its file cannot be checked and is not loaded: "
+        "train the model again to predict with it."
+    )
     assert await stored(services) == (0, 0)
 
 

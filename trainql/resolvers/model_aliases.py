@@ -18,9 +18,10 @@ from trainql.db import training_runs as run_store
 from trainql.db.engine import ConstraintViolation
 from trainql.db.types import utcnow
 from trainql.domain import ModelAlias, ModelAliasChange, TrainingRun, TrainingRunStatus
-from trainql.errors import InvalidInput, NotFound
+from trainql.errors import InvalidInput, ModelUnavailable, NotFound
 from trainql.resolvers.context import Context
 from trainql.resolvers.permissions import IS_HR_STAFF, IS_HR_STAFF_OR_MANAGER, require
+from trainql.resolvers.predictions import check_servable
 from trainql.resolvers.training_runs import parse_run_id
 
 # An alias is a path segment of `/api/models/{alias}/predict/` and a CLI argument: it starts
@@ -49,12 +50,18 @@ async def set_model_alias(*, ctx: Context, alias: str, training_run_id: str | in
     points at changes and logs nothing.
 
     NotFound for an unknown run; InvalidInput for a bad alias name, a run that is not
-    COMPLETED, or one whose model file is not in the model store. Nothing is written then.
+    COMPLETED, one whose model file is not in the model store, or one predictions would
+    refuse (trained before models' digests were recorded). Nothing is written then.
     """
     user = require(ctx, IS_HR_STAFF)
     validate_alias(alias)
     run = await _run_for_alias(ctx, training_run_id)
     await _require_model_file(run)
+    try:
+        check_servable(run)
+    except ModelUnavailable as unusable:
+        # Predictions would refuse it: an alias names a model that can be used.
+        raise InvalidInput(unusable.message, fields={"trainingRunId": [unusable.message]}) from None
     try:
         async with ctx.db.session() as session:
             written = await alias_store.set_model_alias(

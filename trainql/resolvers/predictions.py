@@ -159,11 +159,13 @@ async def find_model_run(*, ctx: Context, selector: ModelSelector) -> TrainingRu
             if found is None:
                 raise NotFound(f"No training run has model version {selector.model_version!r}.")
             run = found
-    _check_servable(run)
+    check_servable(run)
     return run
 
 
-def _check_servable(run: TrainingRun) -> None:
+def check_servable(run: TrainingRun) -> None:
+    """ModelUnavailable, saying why, unless `run` has what predicting needs (its model file
+    is looked at only when it is loaded). Aliases use it too: an alias names a usable model."""
     if run.status != TrainingRunStatus.COMPLETED:
         raise ModelUnavailable(
             f"Training run {run.id} is {run.status.value}, not COMPLETED: only a completed run "
