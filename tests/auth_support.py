@@ -9,12 +9,12 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
-from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
 from sqlalchemy import update
 from sqlmodel import col
 
 from tests.factories import Factory
+from tests.lifespan import app_lifespan
 from trainql.app import create_app
 from trainql.config import Settings
 from trainql.db.login_throttle import ThrottlePolicy, login_throttle_store
@@ -76,7 +76,7 @@ def throttle_clock(served: Served) -> FakeClock:
 async def serving(settings: Settings, **overrides: Any) -> AsyncIterator[Served]:
     """The app built from `settings` with `overrides` applied, started and stopped."""
     app = create_app(settings.model_copy(update=overrides))
-    async with LifespanManager(app):
+    async with app_lifespan(app):
         served = Served(app=app, services=app.state.services)
         async with served._stack:
             yield served

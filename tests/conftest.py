@@ -17,12 +17,12 @@ from typing import Any
 import httpx
 import psycopg
 import pytest
-from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
 from sqlalchemy.engine import make_url
 from sqlmodel import SQLModel
 
 from tests.factories import Factory
+from tests.lifespan import app_lifespan
 from trainql.app import create_app
 from trainql.config import Settings
 from trainql.db import migrate
@@ -144,7 +144,7 @@ def settings(database_url: str, tmp_path: Path) -> Settings:
 @pytest.fixture
 async def app(settings: Settings) -> AsyncIterator[FastAPI]:
     application = create_app(settings)
-    async with LifespanManager(application):
+    async with app_lifespan(application):
         yield application
 
 

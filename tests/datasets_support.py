@@ -6,10 +6,10 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
-from asgi_lifespan import LifespanManager
 from sqlalchemy import func
 from sqlmodel import select
 
+from tests.lifespan import app_lifespan
 from trainql.app import create_app
 from trainql.config import Settings
 from trainql.db.models import DatasetRow
@@ -80,7 +80,7 @@ class SmallLimitClient:
 
     async def __aenter__(self) -> tuple[httpx.AsyncClient, Services]:
         self.app = create_app(self.settings)
-        self.lifespan = LifespanManager(self.app)
+        self.lifespan = app_lifespan(self.app)
         await self.lifespan.__aenter__()
         transport = httpx.ASGITransport(app=self.app, raise_app_exceptions=False)
         self.client = httpx.AsyncClient(transport=transport, base_url="http://testserver")

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import httpx
 import pytest
-from asgi_lifespan import LifespanManager
 
 from tests.conftest import in_ci
+from tests.lifespan import app_lifespan
 from trainql.app import create_app
 from trainql.config import Settings
 from trainql.services import Services
@@ -68,7 +68,7 @@ def files_under(directory: Path) -> list[str]:
 async def app_client(settings: Settings) -> AsyncIterator[tuple[httpx.AsyncClient, Services]]:
     """A started app for `settings` and a client for it."""
     application = create_app(settings)
-    async with LifespanManager(application):
+    async with app_lifespan(application):
         transport = httpx.ASGITransport(app=application, raise_app_exceptions=False)
         async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
             yield client, application.state.services

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import httpx
 import pytest
-from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from graphql import GraphQLError
 
+from tests.lifespan import app_lifespan
 from tests.storage_support import files_under, fill, small_tmpfs
 from trainql.app import StaleDatabaseError, create_app
 from trainql.config import Settings
@@ -73,7 +73,7 @@ async def test_unknown_route_is_404_without_redirect(client: httpx.AsyncClient):
 
 async def test_cors_allows_configured_origins_only(settings: Settings):
     app = create_app(settings.model_copy(update={"cors_origins": ["http://app.example"]}))
-    async with LifespanManager(app):
+    async with app_lifespan(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
             preflight = {"Access-Control-Request-Method": "POST"}
@@ -99,7 +99,7 @@ def test_wildcard_origin_never_allows_credentials(tmp_path: Path):
 async def test_app_refuses_an_unmigrated_database(tmp_path: Path):
     app = create_app(Settings(state_dir=tmp_path, database_url=f"sqlite:///{tmp_path}/new.db"))
     with pytest.raises(StaleDatabaseError, match="trainql migrate"):
-        async with LifespanManager(app):
+        async with app_lifespan(app):
             pass
 
 
@@ -125,7 +125,7 @@ async def test_startup_on_a_full_data_root_refuses_with_the_reason_and_leaves_no
         application = create_app(settings.model_copy(update={"data_root": data_root}))
         # when / then: the start fails saying why, and no partial copy is left
         with pytest.raises(InsufficientStorage) as refused:
-            async with LifespanManager(application):
+            async with app_lifespan(application):
                 pass
         assert refused.value.message == (
             "Could not keep the default dataset ml/data/future_skills_dataset.csv in the data "

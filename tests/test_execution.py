@@ -9,9 +9,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from asgi_lifespan import LifespanManager
 
 from tests.factories import Factory, model_files
+from tests.lifespan import app_lifespan
 from tests.pg_cluster import PrivateCluster, private_cluster
 from trainql.app import create_app
 from trainql.config import Settings
@@ -105,7 +105,7 @@ async def test_an_outcome_is_recorded_when_the_database_returns(
         reconcile_interval_s=3600,
     )
     application = create_app(settings)
-    async with LifespanManager(application):
+    async with app_lifespan(application):
         services: Services = application.state.services
         hr = await Factory(services).hr_staff()
         await asyncio.to_thread(write_future_skills_csv, settings.data_path / "big.csv", 20_000)

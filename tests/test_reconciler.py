@@ -9,10 +9,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
 
 from tests.factories import Factory, model_files
+from tests.lifespan import app_lifespan
 from trainql.app import create_app
 from trainql.config import Settings
 from trainql.db import training_runs as run_store
@@ -28,7 +28,7 @@ LONG_AGO = datetime(2025, 1, 1, tzinfo=UTC)
 async def app(settings: Settings) -> AsyncIterator[FastAPI]:
     # The background loop stays out of the way: each test runs its passes itself.
     application = create_app(settings.model_copy(update={"reconcile_interval_s": 3600}))
-    async with LifespanManager(application):
+    async with app_lifespan(application):
         yield application
 
 

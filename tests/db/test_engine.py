@@ -18,13 +18,13 @@ from typing import Any
 import httpx
 import psycopg
 import pytest
-from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
 from sqlalchemy import text
 from sqlalchemy.exc import OperationalError, ProgrammingError
 
 from tests.datasets_support import SKILLS_CSV, dataset_files
 from tests.factories import PREFLIGHT, Factory
+from tests.lifespan import app_lifespan
 from tests.live import LiveServer, live_server, settings_env
 from tests.pg_cluster import PrivateCluster, private_cluster
 from trainql.app import create_app
@@ -68,7 +68,7 @@ async def one_connection_app(settings: Settings) -> AsyncIterator[FastAPI]:
         }
     )
     application = create_app(narrow)
-    async with LifespanManager(application):
+    async with app_lifespan(application):
         yield application
 
 

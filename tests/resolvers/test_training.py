@@ -7,10 +7,10 @@ from collections.abc import AsyncIterator
 
 import httpx
 import pytest
-from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
 
 from tests.factories import Factory, model_files
+from tests.lifespan import app_lifespan
 from trainql.app import create_app
 from trainql.config import Settings
 from trainql.db import training_runs as run_store
@@ -26,7 +26,7 @@ from trainql.training_request import PYTHON_NAMES
 @pytest.fixture
 async def slow_app(settings: Settings) -> AsyncIterator[FastAPI]:
     application = create_app(settings.model_copy(update={"training_timeout_s": 3.0}))
-    async with LifespanManager(application):
+    async with app_lifespan(application):
         yield application
 
 
@@ -62,7 +62,7 @@ async def test_stopping_the_app_gives_its_running_training_back_to_the_queue(
 ):
     # given: a background training in progress
     application = create_app(settings)
-    async with LifespanManager(application):
+    async with app_lifespan(application):
         services: Services = application.state.services
         hr = await Factory(services).hr_staff()
         await asyncio.to_thread(
@@ -88,7 +88,7 @@ async def test_stopping_the_app_gives_its_running_training_back_to_the_queue(
 
     # and the next app's reconciler trains it (attempt 2)
     restarted = create_app(settings.model_copy(update={"reconcile_interval_s": 0.2}))
-    async with LifespanManager(restarted):
+    async with app_lifespan(restarted):
         again: Services = restarted.state.services
         done = await _until_status(again, result.run.id, TrainingRunStatus.COMPLETED)
     assert done.attempt == 2
@@ -114,7 +114,7 @@ async def _until_status(
 async def test_an_unsupported_executor_stops_the_app_from_starting(settings: Settings):
     application = create_app(settings.model_copy(update={"executor": "ray://head:10001"}))
     with pytest.raises(UnsupportedExecutor, match=r"'ray://head:10001' is not supported: use"):
-        async with LifespanManager(application):
+        async with app_lifespan(application):
             pass
 
 

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import httpx
-from asgi_lifespan import LifespanManager
 
 from tests.factories import Factory, error_codes
+from tests.lifespan import app_lifespan
 from trainql.app import create_app
 from trainql.config import Settings
 
@@ -81,7 +81,7 @@ async def test_malformed_batches_are_refused(client: httpx.AsyncClient):
 async def test_batch_size_follows_the_setting(settings: Settings):
     for size, allowed in ((3, True), (0, False)):
         app = create_app(settings.model_copy(update={"graphql_max_batch": size}))
-        async with LifespanManager(app):
+        async with app_lifespan(app):
             transport = httpx.ASGITransport(app=app)
             async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
                 response = await http.post("/graphql", json=[{"query": ME}] * 3)

@@ -7,10 +7,10 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
-from asgi_lifespan import LifespanManager
 from graphql import get_introspection_query
 
 from tests.factories import error_codes, graphql
+from tests.lifespan import app_lifespan
 from trainql.app import create_app
 from trainql.config import Settings
 
@@ -18,7 +18,7 @@ from trainql.config import Settings
 @asynccontextmanager
 async def app_with(settings: Settings, **overrides: Any) -> AsyncIterator[httpx.AsyncClient]:
     app = create_app(settings.model_copy(update=overrides))
-    async with LifespanManager(app):
+    async with app_lifespan(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
             yield http

@@ -10,10 +10,10 @@ from typing import Any
 
 import httpx
 import pytest
-from asgi_lifespan import LifespanManager
 from sqlmodel import func, select
 
 from tests.factories import Factory, error_codes
+from tests.lifespan import app_lifespan
 from trainql.app import create_app
 from trainql.config import Settings
 from trainql.db import persisted_queries as rows
@@ -54,7 +54,7 @@ async def get(client: httpx.AsyncClient, sha256: str, **params: str) -> httpx.Re
 async def second_app(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
     """Another app on the same database: what a second worker process would be."""
     application = create_app(settings)
-    async with LifespanManager(application):
+    async with app_lifespan(application):
         transport = httpx.ASGITransport(app=application)
         async with httpx.AsyncClient(transport=transport, base_url="http://other") as http:
             yield http

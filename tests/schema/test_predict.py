@@ -11,9 +11,9 @@ import httpx
 import numpy as np
 import pandas as pd
 import pytest
-from asgi_lifespan import LifespanManager
 
 from tests.factories import Factory, error_codes, graphql
+from tests.lifespan import app_lifespan
 from tests.prediction_support import (
     PROBABILITY_TOLERANCE,
     json_rows,
@@ -310,7 +310,7 @@ async def small_cache_app(settings: Settings) -> AsyncIterator[httpx.AsyncClient
     """An app whose model cache holds one 10-tree model of the default dataset, not two
     (TRAINQL_MODEL_CACHE_MB; such a model is 43 KB as ONNX)."""
     application = create_app(settings.model_copy(update={"model_cache_mb": 0.06}))
-    async with LifespanManager(application):
+    async with app_lifespan(application):
         transport = httpx.ASGITransport(app=application, raise_app_exceptions=False)
         async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
             http.app = application  # type: ignore[attr-defined]
