@@ -185,11 +185,12 @@ async def _kept_and_counted(services: Services, run_filter: TrainingRunFilter) -
         .select_from(TrainingRunRow)
         .where(*run_store.filter_conditions(run_filter))
     )
+    # One statement, so both are read at one snapshot: the reconciler may still be failing
+    # the writers' leftover runs while this reads.
+    both = select(kept.scalar_subquery(), counted.scalar_subquery())
     async with services.db.read() as conn:
-        return (
-            int((await conn.execute(kept)).scalar_one()),
-            int((await conn.execute(counted)).scalar_one()),
-        )
+        found = (await conn.execute(both)).one()
+    return int(found[0]), int(found[1])
 
 
 async def _writer(services: Services, trainer_ids: list[int | None], seed: int) -> None:
