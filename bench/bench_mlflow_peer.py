@@ -44,10 +44,8 @@ import asyncio
 import json
 import os
 import platform
-import signal
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -57,18 +55,16 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import httpx
 import psycopg
 
 from bench.bench_runs import TRAINERS, fill
 from bench.databases import admin_url, create_postgres, drop_postgres
 from bench.load import Client, Request, concurrent_load, json_request, percentile
+from bench.mlflow_env import mlflow_venv, mlflow_version, server_process
 from tests.live import free_port, live_server, settings_env
 from trainql.db import migrate
 
 RESULTS = Path(__file__).with_name("results")
-MLFLOW_VENV = Path(__file__).with_name(".venv-mlflow")
-MLFLOW_REQUIREMENTS = ("mlflow>=3.0,<4", "psycopg2-binary>=2.9")
 TRAINQL_DATABASE = "trainql_bench_peer"
 MLFLOW_DATABASE = "trainql_bench_peer_mlflow"
 PAGE = 20
@@ -116,23 +112,6 @@ TARGETS = ("graphql", "rest", "mlflow")
 
 
 # The peer: a venv, a database, a server ---------------------------------------------------
-
-
-def mlflow_venv() -> Path:
-    """The bench-only venv with MLflow, created on first use; its bin directory."""
-    bin_dir = MLFLOW_VENV / "bin"
-    if not (bin_dir / "mlflow").exists():
-        print(f"creating {MLFLOW_VENV} with {', '.join(MLFLOW_REQUIREMENTS)} (once)")
-        subprocess.run([sys.executable, "-m", "venv", str(MLFLOW_VENV)], check=True)
-        subprocess.run([str(bin_dir / "pip"), "install", "-q", *MLFLOW_REQUIREMENTS], check=True)
-    return bin_dir
-
-
-def mlflow_version(bin_dir: Path) -> str:
-    out = subprocess.run(
-        [str(bin_dir / "mlflow"), "--version"], capture_output=True, text=True, check=True
-    )
-    return out.stdout.strip().rsplit(" ", 1)[-1]
 
 
 def mlflow_store_uri(url: str) -> str:
@@ -212,43 +191,14 @@ def mlflow_server(
 ) -> Iterator[tuple[str, int]]:
     """`mlflow server` on a free loopback port until the block ends; its base URL and pid."""
     port = free_port()
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    with log_path.open("wb") as log:
-        command = [
-            str(bin_dir / "mlflow"), "server", "--host", "127.0.0.1", "--port", str(port),
-            "--workers", str(workers), "--backend-store-uri", mlflow_store_uri(url),
-            "--default-artifact-root", artifacts.as_uri(),
-        ]  # fmt: skip
-        process = subprocess.Popen(
-            command,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+    command = [
+        str(bin_dir / "mlflow"), "server", "--host", "127.0.0.1", "--port", str(port),
+        "--workers", str(workers), "--backend-store-uri", mlflow_store_uri(url),
+        "--default-artifact-root", artifacts.as_uri(),
+    ]  # fmt: skip
     base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            if process.poll() is not None:
-                raise RuntimeError(f"mlflow server exited early:\n{log_path.read_text()}")
-            try:
-                if httpx.get(f"{base}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"mlflow server did not start:\n{log_path.read_text()}")
-            time.sleep(0.2)
+    with server_process(command, f"{base}/health", log_path, what="mlflow server") as process:
         yield base, process.pid
-    finally:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGTERM)
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait()
 
 
 def tree_rss_mb(pid: int) -> float:
