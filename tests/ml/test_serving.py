@@ -218,6 +218,36 @@ def test_rows_are_checked_against_the_input_schema_naming_row_and_column(trained
         engine.predict_rows([dict(good[0], skill_name={"a": 1})])
 
 
+def test_many_bad_values_are_all_counted_and_the_first_twenty_named_in_order(trained):
+    # given: 50 rows; a list in one categorical cell, text in every other numeric cell of a
+    # later column, and one row lacking that column
+    result, model = trained
+    engine = _load(result, model)
+    rows = _rows(_test_split(default_dataset_source()).head(50))
+    rows[7]["skill_name"] = [1]
+    for i in range(0, 50, 2):
+        rows[i]["trend_score"] = "high"
+    del rows[5]["trend_score"]
+    # when
+    with pytest.raises(InvalidInput) as info:
+        engine.predict_rows(rows)
+    # then: column by column, rows in order within a column; 27 problems, 20 listed
+    assert str(info.value) == (
+        "Row 7, column 'skill_name': expected text, a number, a boolean or null, got [1]. "
+        "(27 problems in all)"
+    )
+    bad_scores = sorted([*range(0, 50, 2), 5])
+    assert list(info.value.fields) == ["rows[7].skill_name"] + [
+        f"rows[{i}].trend_score" for i in bad_scores[:19]
+    ]
+    assert info.value.fields["rows[5].trend_score"] == [
+        "Row 5 has no value for column 'trend_score' (give null for a missing value)."
+    ]
+    assert info.value.fields["rows[4].trend_score"] == [
+        "Row 4, column 'trend_score': expected a number or null, got 'high'."
+    ]
+
+
 def test_csv_chunks_name_the_line_and_column_of_a_bad_value(trained, tmp_path: Path):
     result, _model = trained
     assert result.input_schema is not None
