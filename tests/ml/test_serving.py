@@ -124,6 +124,25 @@ def test_onnx_predictions_equal_the_pipelines_on_the_test_split(trained):
     _assert_same_as_pipeline(engine, load_model(model), rows)
 
 
+def test_a_large_batch_split_across_threads_predicts_the_same_in_order(
+    trained, monkeypatch: pytest.MonkeyPatch
+):
+    # given: three prediction threads, and 3,213 distinct rows (the whole default table, nine
+    # times, each time with other trend scores): three parts of uneven size
+    result, model = trained
+    engine = _load(result, model)
+    monkeypatch.setattr(serving, "_CORES", 3)
+    table = pd.read_csv(default_dataset_source()).drop(columns=["future_need_level"])
+    frame = pd.concat(
+        [table.assign(trend_score=table["trend_score"] + 7.5 * k) for k in range(9)],
+        ignore_index=True,
+    )
+    rows = _rows(frame)
+    assert serving._parallel_parts(len(rows)) == 3
+    # then
+    _assert_same_as_pipeline(engine, load_model(model), rows)
+
+
 def test_unseen_categories_and_missing_values_are_predicted_as_the_pipeline_does(
     tmp_path: Path,
 ):

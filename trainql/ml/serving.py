@@ -24,11 +24,14 @@ it runs, so that its answers equal the pipeline's:
 
 from __future__ import annotations
 
+import functools
 import io
+import itertools
 import math
 import operator
 import os
 from collections.abc import Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -84,8 +87,23 @@ class ServingModel:
     version: FileVersion
 
     def run(self, feeds: dict[str, np.ndarray[Any, Any]]) -> RowsPrediction:
-        """Predict encoded columns (see encode_rows / encode_frame)."""
-        labels, probabilities = self.session.run(None, feeds)
+        """Predict encoded columns (see encode_rows / encode_frame). A large batch is split
+        into up to one part per core, predicted in parallel (see _parallel_parts)."""
+        rows = len(next(iter(feeds.values())))
+        parts = _parallel_parts(rows)
+        if parts < 2:
+            labels, probabilities = self.session.run(None, feeds)
+        else:
+            bounds = np.linspace(0, rows, parts + 1, dtype=np.int64).tolist()
+            pieces = [
+                {name: column[start:end] for name, column in feeds.items()}
+                for start, end in itertools.pairwise(bounds)
+            ]
+            answers = list(
+                _prediction_pool().map(functools.partial(self.session.run, None), pieces)
+            )
+            labels = np.concatenate([answer[0] for answer in answers])
+            probabilities = np.concatenate([answer[1] for answer in answers])
         return RowsPrediction(
             classes=self.classes,
             labels=[str(label) for label in labels],
@@ -188,12 +206,32 @@ def convert_pipeline(pipeline: Any, columns: Sequence[FeatureColumn], *, display
     return serialized
 
 
+# A batch of at least twice this many rows is split into parts predicted in parallel.
+MIN_PARALLEL_PART_ROWS = 1024
+
+
+def _parallel_parts(rows: int) -> int:
+    return min(_CORES, rows // MIN_PARALLEL_PART_ROWS)
+
+
+_CORES = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+@functools.cache
+def _prediction_pool() -> ThreadPoolExecutor:
+    """The threads large batches are predicted in, one per core, shared by all models and
+    requests (onnxruntime's session.run releases the GIL and is safe to call concurrently)."""
+    return ThreadPoolExecutor(max_workers=_CORES, thread_name_prefix="trainql-predict")
+
+
 def _session(onnx_bytes: bytes) -> Any:
     import onnxruntime
 
     options = onnxruntime.SessionOptions()
-    # One predict per request: a pool of threads per session would only contend with the
-    # other requests' (and the event loop's) threads on a small machine.
+    # One thread per run: an intra-op pool (a session setting, not a per-call one) costs a
+    # one-row run a thread hand-off (measured: p50 0.07 -> 0.10-0.12 ms, p99 0.17 -> 0.3-0.5
+    # ms), and its spinning threads take the CPU from other requests. Large batches get the
+    # cores by being split across _prediction_pool instead (ServingModel.run).
     options.intra_op_num_threads = 1
     options.inter_op_num_threads = 1
     return onnxruntime.InferenceSession(
