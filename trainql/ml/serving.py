@@ -319,6 +319,9 @@ _NONE = type(None)
 # type (a bool, a list, a missing key ...) sends the column through the per-value checks,
 # which name each bad value.
 _NUMBER_TYPES = frozenset({int, float, _NONE})
+# Up to this many rows, the per-value checks are cheaper than numpy's vectorised ones (one
+# row: 0.05 ms against 0.08-0.15 ms for the 11 columns of the default dataset).
+_FEW_ROWS = 16
 _TEXT_TYPES = frozenset({str, _NONE})
 
 _Column = np.ndarray[Any, Any]
@@ -326,7 +329,7 @@ _Column = np.ndarray[Any, Any]
 
 def _numbers(values: Sequence[Any]) -> tuple[_Column | None, list[int]]:
     """A numeric column's float32 input, or the positions of its bad values."""
-    if set(map(type, values)) <= _NUMBER_TYPES:
+    if len(values) > _FEW_ROWS and set(map(type, values)) <= _NUMBER_TYPES:
         try:
             numbers = np.array(values, dtype=np.float64)  # null -> NaN, the imputer's input
         except OverflowError:  # an integer too large for any float: named below
@@ -355,7 +358,7 @@ def _numbers(values: Sequence[Any]) -> tuple[_Column | None, list[int]]:
 def _categories(values: Sequence[Any]) -> tuple[_Column | None, list[int]]:
     """A categorical column's text input, or the positions of its bad values."""
     kinds = set(map(type, values))
-    if kinds <= _TEXT_TYPES:
+    if len(values) > _FEW_ROWS and kinds <= _TEXT_TYPES:
         text = np.array(values, dtype=object)
         text[text == MISSING_TEXT] = LITERAL_NAN_TEXT
         if _NONE in kinds:
