@@ -13,6 +13,8 @@ from pathlib import Path
 
 import httpx
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from starlette.types import Receive, Scope, Send
 
 from tests.datasets_support import (
@@ -31,6 +33,7 @@ from trainql.http.request_guard import (
     FORM_OVERHEAD_BYTES,
     RequestGuard,
     RequestLimits,
+    json_nesting_exceeds,
 )
 from trainql.rest_compat.errors import error_body
 from trainql.schema.errors import request_error_body
@@ -208,6 +211,34 @@ async def test_guard_refuses_json_nested_past_the_limit_and_counts_no_brackets_i
         "(limit TRAINQL_MAX_JSON_DEPTH = 8)."
     }
     assert (at_limit.status_code, in_string.status_code) == (201, 201)
+
+
+# JSON values whose strings hold brackets, quotes and backslashes (escaped by json.dumps).
+_TRICKY_TEXT = st.text(alphabet='[]{}"\\a\u00e9', max_size=8)
+_JSON_VALUES = st.recursive(
+    st.none() | st.integers() | _TRICKY_TEXT,
+    lambda children: (
+        st.lists(children, max_size=3) | st.dictionaries(_TRICKY_TEXT, children, max_size=3)
+    ),
+    max_leaves=30,
+)
+
+
+def _depth(value: object) -> int:
+    if isinstance(value, list):
+        return 1 + max(map(_depth, value), default=0)
+    if isinstance(value, dict):
+        return 1 + max(map(_depth, value.values()), default=0)
+    return 0
+
+
+@given(_JSON_VALUES, st.booleans())
+def test_json_nesting_is_the_depth_of_the_parsed_value(value: object, ensure_ascii: bool):
+    body = json.dumps(value, ensure_ascii=ensure_ascii).encode()
+    depth = _depth(value)
+    for limit in (depth - 1, depth):
+        if limit >= 0:
+            assert json_nesting_exceeds(body, limit) == (depth > limit), (body, limit)
 
 
 @pytest.mark.parametrize(

@@ -124,6 +124,25 @@ def test_onnx_predictions_equal_the_pipelines_on_the_test_split(trained):
     _assert_same_as_pipeline(engine, load_model(model), rows)
 
 
+def test_a_large_batch_split_across_threads_predicts_the_same_in_order(
+    trained, monkeypatch: pytest.MonkeyPatch
+):
+    # given: three prediction threads, and 3,213 distinct rows (the whole default table, nine
+    # times, each time with other trend scores): three parts of uneven size
+    result, model = trained
+    engine = _load(result, model)
+    monkeypatch.setattr(serving, "_CORES", 3)
+    table = pd.read_csv(default_dataset_source()).drop(columns=["future_need_level"])
+    frame = pd.concat(
+        [table.assign(trend_score=table["trend_score"] + 7.5 * k) for k in range(9)],
+        ignore_index=True,
+    )
+    rows = _rows(frame)
+    assert serving._parallel_parts(len(rows)) == 3
+    # then
+    _assert_same_as_pipeline(engine, load_model(model), rows)
+
+
 def test_unseen_categories_and_missing_values_are_predicted_as_the_pipeline_does(
     tmp_path: Path,
 ):
@@ -216,6 +235,36 @@ def test_rows_are_checked_against_the_input_schema_naming_row_and_column(trained
             engine.predict_rows([dict(good[0], internal_usage=wrong)])
     with pytest.raises(InvalidInput, match="Row 0, column 'skill_name': expected text"):
         engine.predict_rows([dict(good[0], skill_name={"a": 1})])
+
+
+def test_many_bad_values_are_all_counted_and_the_first_twenty_named_in_order(trained):
+    # given: 50 rows; a list in one categorical cell, text in every other numeric cell of a
+    # later column, and one row lacking that column
+    result, model = trained
+    engine = _load(result, model)
+    rows = _rows(_test_split(default_dataset_source()).head(50))
+    rows[7]["skill_name"] = [1]
+    for i in range(0, 50, 2):
+        rows[i]["trend_score"] = "high"
+    del rows[5]["trend_score"]
+    # when
+    with pytest.raises(InvalidInput) as info:
+        engine.predict_rows(rows)
+    # then: column by column, rows in order within a column; 27 problems, 20 listed
+    assert str(info.value) == (
+        "Row 7, column 'skill_name': expected text, a number, a boolean or null, got [1]. "
+        "(27 problems in all)"
+    )
+    bad_scores = sorted([*range(0, 50, 2), 5])
+    assert list(info.value.fields) == ["rows[7].skill_name"] + [
+        f"rows[{i}].trend_score" for i in bad_scores[:19]
+    ]
+    assert info.value.fields["rows[5].trend_score"] == [
+        "Row 5 has no value for column 'trend_score' (give null for a missing value)."
+    ]
+    assert info.value.fields["rows[4].trend_score"] == [
+        "Row 4, column 'trend_score': expected a number or null, got 'high'."
+    ]
 
 
 def test_csv_chunks_name_the_line_and_column_of_a_bad_value(trained, tmp_path: Path):

@@ -4,6 +4,7 @@ CSV files, through real HTTP into the app, with real trainings."""
 from __future__ import annotations
 
 import io
+import json
 
 import httpx
 import numpy as np
@@ -245,3 +246,33 @@ async def test_permissions_and_the_openapi_document(
     for path in ("/api/training/runs/{run_id}/predict", "/api/models/{alias}/predict"):
         content = document["paths"][path]["post"]["requestBody"]["content"]
         assert set(content) == {"application/json", "multipart/form-data"}
+
+
+def test_the_json_answer_reads_back_as_the_prediction_for_any_class_names():
+    # given: class names with JSON and %-format specials, and probabilities of every size
+    from types import SimpleNamespace
+
+    from trainql.ml.serving import RowsPrediction
+    from trainql.resolvers.predictions import PredictionResult
+    from trainql.rest_compat.predictions import _answer
+
+    classes = ("%s", 'say "hi"', "é\\n")
+    probabilities = [[1e-05, 0.30000001192092896, 0.69999], [1.0, 0.0, 0.0], [0.5, 2.5e-8, 0.5]]
+    run = SimpleNamespace(id=7, model_version="v%d")
+    result = PredictionResult(
+        run=run,  # type: ignore[arg-type]
+        prediction=RowsPrediction(classes, ["é\\n", "%s", 'say "hi"'], probabilities),
+        ignored_columns=["x"],
+    )
+    # when
+    body = json.loads(_answer(result))
+    # then
+    assert body == {
+        "model_version": "v%d",
+        "training_run_id": 7,
+        "predictions": [
+            {"label": label, "probabilities": dict(zip(classes, p, strict=True))}
+            for label, p in zip(["é\\n", "%s", 'say "hi"'], probabilities, strict=True)
+        ],
+        "ignored_columns": ["x"],
+    }

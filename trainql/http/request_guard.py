@@ -36,6 +36,7 @@ from urllib.parse import parse_qsl, unquote_to_bytes
 
 import anyio
 import anyio.to_thread
+import numpy as np
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from trainql.errors import InvalidInput, MalformedRequest, PayloadTooLarge, TrainqlError
@@ -424,11 +425,8 @@ def json_problem(body: bytes, max_depth: int) -> MalformedRequest | None:
     return None
 
 
-# The only bytes that matter to nesting: string delimiters, escapes, brackets.
-_STRUCTURE = re.compile(rb'["\\\[\]{}]')
 _QUOTE, _BACKSLASH = ord('"'), ord("\\")
-_OPENERS = frozenset(b"[{")
-_CLOSERS = frozenset(b"]}")
+_OPEN_ARRAY, _CLOSE_ARRAY, _OPEN_OBJECT, _CLOSE_OBJECT = b"[]{}"
 
 
 def json_nesting_exceeds(body: bytes, max_depth: int) -> bool:
@@ -436,29 +434,42 @@ def json_nesting_exceeds(body: bytes, max_depth: int) -> bool:
 
     Brackets inside strings do not count. Not a validator: on text that is not JSON the
     answer means nothing, and the parser refuses that text anyway. Fast on ordinary bodies:
-    with no more brackets than the limit, nothing is scanned.
+    with no more brackets than the limit, nothing is scanned; otherwise numpy finds the
+    quotes and brackets (a 10,000-row prediction body of 1.3 MB in a few milliseconds, where
+    a Python scan of its 300,000 quotes took 100 ms and more).
     """
     if body.count(b"[") + body.count(b"{") <= max_depth:
         return False
-    depth = 0
-    in_string = False
-    skip_before = -1  # the character after a backslash in a string is escaped
-    for match in _STRUCTURE.finditer(body):
-        at = match.start()
-        if at < skip_before:
-            continue
-        char = body[at]
-        if in_string:
-            if char == _BACKSLASH:
-                skip_before = at + 2
-            elif char == _QUOTE:
-                in_string = False
-        elif char == _QUOTE:
-            in_string = True
-        elif char in _OPENERS:
-            depth += 1
-            if depth > max_depth:
-                return True
-        elif char in _CLOSERS:
-            depth -= 1
-    return False
+    data = np.frombuffer(body, dtype=np.uint8)
+    quotes = np.flatnonzero(data == _QUOTE)
+    if len(quotes) and b"\\" in body:
+        quotes = quotes[~_escaped(body, data, quotes)]
+    # (== and |: np.isin takes ten times as long on bytes)
+    brackets = np.flatnonzero(
+        (data == _OPEN_ARRAY)
+        | (data == _CLOSE_ARRAY)
+        | (data == _OPEN_OBJECT)
+        | (data == _CLOSE_OBJECT)
+    )
+    # A bracket is outside every string when an even number of quotes comes before it.
+    outside = brackets[(np.searchsorted(quotes, brackets) & 1) == 0]
+    if not len(outside):
+        return False
+    chars = data[outside]
+    depth = np.cumsum(np.where((chars == _OPEN_ARRAY) | (chars == _OPEN_OBJECT), 1, -1))
+    return bool(depth.max() > max_depth)
+
+
+def _escaped(body: bytes, data: np.ndarray[Any, Any], quotes: np.ndarray[Any, Any]) -> Any:
+    """Which of the `quotes` (positions) are escaped: preceded by an odd run of backslashes.
+    Only quotes right after a backslash are looked at, one by one (few in real bodies)."""
+    escaped = np.zeros(len(quotes), dtype=bool)
+    candidates = np.flatnonzero(data[np.maximum(quotes - 1, 0)] == _BACKSLASH)
+    for k in candidates.tolist():
+        at = int(quotes[k]) - 1
+        run = 0
+        while at >= 0 and body[at] == _BACKSLASH:
+            run += 1
+            at -= 1
+        escaped[k] = run % 2 == 1
+    return escaped
