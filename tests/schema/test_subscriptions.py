@@ -142,7 +142,10 @@ async def socket(
 
 
 async def receive(ws: ClientConnection) -> dict[str, Any]:
-    message: dict[str, Any] = json.loads(await asyncio.wait_for(ws.recv(), TIMEOUT))
+    frame = await asyncio.wait_for(ws.recv(), TIMEOUT)
+    # graphql-ws clients (the console's, Apollo's) read text frames only
+    assert isinstance(frame, str), f"a binary frame: {frame[:80]!r}"
+    message: dict[str, Any] = json.loads(frame)
     return message
 
 

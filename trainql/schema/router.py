@@ -125,11 +125,12 @@ class TrainqlGraphQLRouter(GraphQLRouter[GraphQLContext, None]):
 
     graphql_transport_ws_handler_class = BoundedTransportWSHandler
 
-    def encode_json(self, data: object) -> bytes:
+    def encode_json(self, data: object) -> str:
         # pydantic_core's writer (Rust): a 10,000-row predict answer (80,000 fields) in a
         # fraction of json.dumps' time. Non-ASCII text is written as UTF-8 rather than
-        # \u escapes, the same JSON.
-        return pydantic_core.to_json(data)
+        # \u escapes, the same JSON. Text, not bytes: WebSocket messages are sent as what
+        # this returns, and graphql-ws clients read text frames only.
+        return pydantic_core.to_json(data).decode()
 
     def decode_json(self, data: str | bytes) -> object:
         # pydantic_core's parser: a 10,000-row predict body in a third of json.loads' time.
