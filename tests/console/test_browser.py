@@ -768,28 +768,6 @@ def test_the_predict_form_is_built_from_the_input_schema_and_answers(
     assert abs(sum(shown) - 1) < 0.01
 
 
-def test_without_the_predict_api_the_run_page_says_so_and_works(
-    console: Console, browser_page: OfflinePage
-):
-    """Until issue 12 lands: the predict section names the missing field, nothing breaks."""
-    page = browser_page.page
-    run = console.with_factory(
-        lambda factory: factory.training_run(model_version=f"np-{uuid.uuid4().hex[:6]}")
-    )
-    sign_in(page, console, "admin", ADMIN_PASSWORD)
-    schema = console.graphql('{ __type(name: "TrainingRun") { fields { name } } }')
-    if "inputSchema" in {f["name"] for f in schema["data"]["__type"]["fields"]}:
-        pytest.skip("this server has issue 12's inputSchema: the predict form test applies")
-
-    open_route(page, console, f"/runs/{run.id}")
-
-    expect(page.locator("#predict-unavailable")).to_contain_text(
-        "This server does not offer predictions yet"
-    )
-    expect(page.locator("#predict-unavailable")).to_contain_text("inputSchema")
-    expect(page.locator("#confusion-matrix")).to_be_visible()
-
-
 # --- roles and errors ----------------------------------------------------------------------
 
 
