@@ -247,6 +247,11 @@ class Database:
         )
 
     @property
+    def engines(self) -> tuple[AsyncEngine, ...]:
+        """Every engine of this database: the sessions' and, on SQLite, the reads' own."""
+        return tuple(self._engines)
+
+    @property
     def dialect(self) -> str:
         return self.engine.dialect.name
 
