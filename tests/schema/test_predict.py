@@ -22,6 +22,7 @@ from tests.prediction_support import (
     split_rows_of,
     train_run,
 )
+from tests.statements import counted_statements, without_token_check
 from trainql.app import create_app
 from trainql.config import Settings
 from trainql.ml.default_dataset import default_dataset_source
@@ -153,6 +154,42 @@ async def test_alias_selector_predicts_with_the_run_it_points_at(
     assert result["trainingRun"]["id"] == run["id"]
     assert result["ignoredColumns"] == ["comment", "x"]
     assert abs(sum(p["probability"] for p in result["predictions"][0]["probabilities"]) - 1) < 1e-5
+
+
+async def test_a_run_predicted_with_once_is_not_read_again_but_an_alias_is(
+    client: httpx.AsyncClient, factory: Factory, services: Services
+):
+    # given: two runs, predicted with once each, and an alias on the first
+    hr = await factory.hr_staff()
+    first = await train_run(client, hr, hyperparameters={"nEstimators": 5})
+    second = await train_run(client, hr, hyperparameters={"nEstimators": 6})
+    rows = json_rows(split_rows_of(services, first).head(1))
+
+    async def predict_with(**selector: str) -> dict[str, Any]:
+        body = await graphql(
+            client, PREDICT, {"input": {**selector, "rows": rows}}, headers=hr.headers
+        )
+        return dict(body["data"]["predict"]["trainingRun"])
+
+    for run in (first, second):
+        await predict_with(trainingRunId=run["id"])
+    await point_alias(services, "production", first["id"])
+    # when: predicting by id and by version again, then by the alias before and after a move
+    with counted_statements(services) as by_id_and_version:
+        assert await predict_with(trainingRunId=first["id"]) == {
+            "id": first["id"],
+            "modelVersion": first["modelVersion"],
+        }
+        assert (await predict_with(modelVersion=second["modelVersion"]))["id"] == second["id"]
+    with counted_statements(services) as by_alias:
+        before = await predict_with(alias="production")
+        await point_alias(services, "production", second["id"])
+        after = await predict_with(alias="production")
+    # then: the runs came from memory, the alias from the database each time, moved at once
+    assert without_token_check(by_id_and_version) == []
+    assert before["id"] == first["id"] and after["id"] == second["id"]
+    assert sum("model_aliases" in s for s in by_alias) >= 2
+    assert not any("FROM training_runs" in s for s in by_alias)
 
 
 async def test_every_bad_input_has_its_code_and_message(
