@@ -21,6 +21,7 @@ from trainql.dispatchers import DaskDispatcher, LocalDispatcher, create_dispatch
 from trainql.ml.default_dataset import install_default_dataset
 from trainql.ml.model_cache import ModelCache
 from trainql.reconciler import Reconciler
+from trainql.resolvers.completed_runs import CompletedRuns
 
 
 @dataclass
@@ -38,6 +39,8 @@ class Services:
     token_watch: TokenWatch
     # The models loaded for predictions (TRAINQL_MODEL_CACHE_MB).
     models: ModelCache
+    # The COMPLETED runs predictions named, kept since they never change.
+    completed_runs: CompletedRuns = field(default_factory=CompletedRuns)
     trainings: BackgroundTasks = field(default_factory=BackgroundTasks)
     _dispatcher: LocalDispatcher | DaskDispatcher | None = field(
         default=None, init=False, repr=False

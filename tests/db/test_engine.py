@@ -312,7 +312,9 @@ def test_a_stopped_postgresql_answers_503_then_recovers_with_every_acknowledged_
             ], name
     assert ready_during.status_code == 503
     assert health_during.status_code == 200
-    assert files_during <= files_before  # the refused uploads left no file
+    # The refused uploads left no file. The writer's upload in flight at that instant may
+    # hold its temp file; that one is checked gone at the end (no file without its row).
+    assert {name for name in files_during if not name.startswith(".upload-")} <= files_before
     # and the service came back on its own
     assert back.status_code == 200, back.text
     assert ready_after.status_code == 200

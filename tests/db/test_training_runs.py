@@ -12,10 +12,11 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import delete, event, func, select, text, update
+from sqlalchemy import delete, func, select, text, update
 from sqlmodel import col
 
 from tests.factories import Factory
+from tests.statements import on_every_statement
 from trainql.db import training_runs as run_store
 from trainql.db.models import TrainingRunRow, UserRow
 from trainql.domain import (
@@ -85,12 +86,8 @@ async def _plans(services: Services, ctx: Context, **kwargs: Any) -> list[str]:
         if "FROM training_runs" in statement:
             captured.append((statement, parameters))
 
-    engine = services.db.engine.sync_engine
-    event.listen(engine, "before_cursor_execute", record)
-    try:
+    with on_every_statement(services, record):
         await list_training_runs(ctx=ctx, **kwargs)
-    finally:
-        event.remove(engine, "before_cursor_execute", record)
     assert captured
     postgres = services.db.dialect == "postgresql"
     plans = []

@@ -297,7 +297,8 @@ def _loader(result: TrainingResult, model: Path, calls: list[int], gate: threadi
 
 async def test_concurrent_first_requests_load_a_model_once(trained):
     result, model = trained
-    cache = ModelCache(max_bytes=512 * 1024 * 1024)
+    settled: list[int] = []
+    cache = ModelCache(max_bytes=512 * 1024 * 1024, after_load=lambda: settled.append(1))
     calls: list[int] = []
     gate = threading.Event()
     key = ModelKey(1, result.model_sha256 or "")
@@ -308,6 +309,7 @@ async def test_concurrent_first_requests_load_a_model_once(trained):
     models = await asyncio.gather(*waiting)
     assert len(calls) == 1
     assert cache.stats().loads == 1
+    assert settled == [1]  # the served process settles its heap once per load
     assert all(m is models[0] for m in models)
     # and a later call is a hit
     assert await cache.get(key, str(model), load) is models[0]

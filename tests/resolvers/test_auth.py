@@ -14,12 +14,13 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import create_engine, delete, event, pool, update
+from sqlalchemy import create_engine, delete, pool, update
 from sqlmodel import col, select
 
 from tests.auth_support import serving
 from tests.factories import Factory, graphql
 from tests.live import live_server, settings_env
+from tests.statements import counted_statements, on_every_statement
 from trainql.config import Settings
 from trainql.db import users as user_store
 from trainql.db.engine import sync_url
@@ -43,12 +44,8 @@ def token_writes(services: Services) -> Iterator[list[str]]:
         if statement.lstrip().upper().startswith("UPDATE API_TOKENS"):
             seen.append(statement)
 
-    engine = services.db.engine.sync_engine
-    event.listen(engine, "before_cursor_execute", record)
-    try:
+    with on_every_statement(services, record):
         yield seen
-    finally:
-        event.remove(engine, "before_cursor_execute", record)
 
 
 async def last_used_at(services: Services, token: str) -> datetime | None:
@@ -177,21 +174,6 @@ class Clock:
 
     def __call__(self) -> float:
         return self.now
-
-
-@contextmanager
-def counted_statements(services: Services) -> Iterator[list[str]]:
-    statements: list[str] = []
-
-    def record(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
-        statements.append(statement)
-
-    engine = services.db.engine.sync_engine
-    event.listen(engine, "before_cursor_execute", record)
-    try:
-        yield statements
-    finally:
-        event.remove(engine, "before_cursor_execute", record)
 
 
 def test_token_cache_answers_until_its_ttl_from_the_lookup_start():

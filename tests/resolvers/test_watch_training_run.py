@@ -7,6 +7,7 @@ import asyncio
 import pytest
 
 from tests.factories import Factory
+from tests.statements import on_every_statement
 from trainql.db import training_runs as run_store
 from trainql.domain import TrainingRunStatus
 from trainql.errors import AuthenticationError, NotFound, PermissionDenied
@@ -64,7 +65,6 @@ async def test_each_status_change_once_then_the_stream_ends(services: Services, 
 
 async def test_one_query_per_poll_for_many_watchers(services: Services, factory: Factory):
     """However many subscriptions wait, each interval costs one statement."""
-    from sqlalchemy import event
 
     manager = await factory.manager()
     fast = Services.create(
@@ -83,11 +83,8 @@ async def test_one_query_per_poll_for_many_watchers(services: Services, factory:
     def count(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
         statements.append(statement)
 
-    event.listen(services.db.engine.sync_engine, "before_cursor_execute", count)
-    try:
+    with on_every_statement(services, count):
         await asyncio.sleep(POLL * 10)
-    finally:
-        event.remove(services.db.engine.sync_engine, "before_cursor_execute", count)
     polls = [s for s in statements if "training_runs.status" in s]
     # about ten intervals passed: ten-ish polls, not twenty watchers times ten
     assert 3 <= len(polls) <= 15, len(polls)

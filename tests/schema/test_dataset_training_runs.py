@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 
 from tests.factories import Account, Factory, error_codes, graphql
-from tests.schema.test_training import counted_statements, without_token_check
+from tests.statements import counted_statements, without_token_check
 from trainql.services import Services
 
 RUNS_OF = """

@@ -15,7 +15,7 @@ from sqlalchemy import delete, func, update
 from sqlmodel import col, select
 
 from tests.factories import Account, Factory, error_codes, graphql
-from tests.schema.test_training import counted_statements, without_token_check
+from tests.statements import counted_statements, without_token_check
 from trainql.db.models import ModelAliasChangeRow, ModelAliasRow, TrainingRunRow
 from trainql.domain import TrainingRun, TrainingRunStatus
 from trainql.services import Services

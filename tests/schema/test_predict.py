@@ -22,9 +22,11 @@ from tests.prediction_support import (
     split_rows_of,
     train_run,
 )
+from tests.statements import counted_statements, without_token_check
 from trainql.app import create_app
 from trainql.config import Settings
 from trainql.ml.default_dataset import default_dataset_source
+from trainql.schema.predictions.types import PredictionList
 from trainql.services import Services
 
 PREDICT = """
@@ -152,6 +154,42 @@ async def test_alias_selector_predicts_with_the_run_it_points_at(
     assert result["trainingRun"]["id"] == run["id"]
     assert result["ignoredColumns"] == ["comment", "x"]
     assert abs(sum(p["probability"] for p in result["predictions"][0]["probabilities"]) - 1) < 1e-5
+
+
+async def test_a_run_predicted_with_once_is_not_read_again_but_an_alias_is(
+    client: httpx.AsyncClient, factory: Factory, services: Services
+):
+    # given: two runs, predicted with once each, and an alias on the first
+    hr = await factory.hr_staff()
+    first = await train_run(client, hr, hyperparameters={"nEstimators": 5})
+    second = await train_run(client, hr, hyperparameters={"nEstimators": 6})
+    rows = json_rows(split_rows_of(services, first).head(1))
+
+    async def predict_with(**selector: str) -> dict[str, Any]:
+        body = await graphql(
+            client, PREDICT, {"input": {**selector, "rows": rows}}, headers=hr.headers
+        )
+        return dict(body["data"]["predict"]["trainingRun"])
+
+    for run in (first, second):
+        await predict_with(trainingRunId=run["id"])
+    await point_alias(services, "production", first["id"])
+    # when: predicting by id and by version again, then by the alias before and after a move
+    with counted_statements(services) as by_id_and_version:
+        assert await predict_with(trainingRunId=first["id"]) == {
+            "id": first["id"],
+            "modelVersion": first["modelVersion"],
+        }
+        assert (await predict_with(modelVersion=second["modelVersion"]))["id"] == second["id"]
+    with counted_statements(services) as by_alias:
+        before = await predict_with(alias="production")
+        await point_alias(services, "production", second["id"])
+        after = await predict_with(alias="production")
+    # then: the runs came from memory, the alias from the database each time, moved at once
+    assert without_token_check(by_id_and_version) == []
+    assert before["id"] == first["id"] and after["id"] == second["id"]
+    assert sum("model_aliases" in s for s in by_alias) >= 2
+    assert not any("FROM training_runs" in s for s in by_alias)
 
 
 async def test_every_bad_input_has_its_code_and_message(
@@ -303,6 +341,99 @@ async def test_predict_is_a_query_so_it_also_goes_over_get(
     )
     assert response.status_code == 200, response.text
     assert len(response.json()["data"]["predict"]["predictions"]) == 1
+
+
+SHAPED = """
+query Shaped($input: PredictInput!, $typenames: Boolean!, $skipAgain: Boolean!) {
+  predict(input: $input) {
+    rows: predictions {
+      __typename
+      ...Label
+      classes: probabilities {
+        p: probability
+        c: label
+        __typename @include(if: $typenames)
+        again: probability @skip(if: $skipAgain)
+      }
+      label
+    }
+  }
+}
+fragment Label on Prediction { first: label }
+"""
+
+
+async def test_the_selection_shapes_each_prediction_as_graphql_orders_it(
+    client: httpx.AsyncClient, factory: Factory, services: Services
+):
+    # given: plain predictions of five rows
+    hr = await factory.hr_staff()
+    run = await train_run(client, hr, hyperparameters={"nEstimators": 5})
+    rows = json_rows(split_rows_of(services, run).head(5))
+    plain = await graphql(
+        client, PREDICT, {"input": {"trainingRunId": run["id"], "rows": rows}}, headers=hr.headers
+    )
+    # when: the same rows under aliases, a fragment, __typename and @include/@skip
+    variables = {"input": {"trainingRunId": run["id"], "rows": rows}}
+    body = await graphql(
+        client, SHAPED, {**variables, "typenames": True, "skipAgain": False}, headers=hr.headers
+    )
+    skipped = await graphql(
+        client, SHAPED, {**variables, "typenames": False, "skipAgain": True}, headers=hr.headers
+    )
+    # then: every key in selection order, with the plain answer's values
+    expected = [
+        {
+            "__typename": "Prediction",
+            "first": p["label"],
+            "classes": [
+                {
+                    "p": c["probability"],
+                    "c": c["label"],
+                    "__typename": "ClassProbability",
+                    "again": c["probability"],
+                }
+                for c in p["probabilities"]
+            ],
+            "label": p["label"],
+        }
+        for p in plain["data"]["predict"]["predictions"]
+    ]
+    got = body["data"]["predict"]["rows"]
+    assert got == expected
+    assert [list(p) for p in got] == [list(p) for p in expected]
+    assert [list(c) for c in got[0]["classes"]] == [list(c) for c in expected[0]["classes"]]
+    assert {tuple(c) for p in skipped["data"]["predict"]["rows"] for c in p["classes"]} == {
+        ("p", "c")
+    }
+
+
+async def test_the_one_pass_completion_answers_what_graphql_cores_own_does(
+    client: httpx.AsyncClient,
+    factory: Factory,
+    services: Services,
+    monkeypatch: pytest.MonkeyPatch,
+):
+    # given: 40 rows, asked with the shaped selection
+    hr = await factory.hr_staff()
+    run = await train_run(client, hr, hyperparameters={"nEstimators": 5})
+    variables = {
+        "input": {"trainingRunId": run["id"], "rows": json_rows(split_rows_of(services, run))[:40]},
+        "typenames": True,
+        "skipAgain": False,
+    }
+    one_pass = await client.post(
+        "/graphql", json={"query": SHAPED, "variables": variables}, headers=hr.headers
+    )
+    # when: the list declines, so graphql-core completes every item and field itself
+    monkeypatch.setattr(PredictionList, "complete", lambda _self, _selection: None)
+    general = await client.post(
+        "/graphql", json={"query": SHAPED, "variables": variables}, headers=hr.headers
+    )
+    # then: the same bytes
+    assert one_pass.status_code == general.status_code == 200
+    assert "errors" not in one_pass.json()
+    assert one_pass.content == general.content
 
 
 @pytest.fixture

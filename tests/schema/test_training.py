@@ -3,16 +3,14 @@ COUNT only when selected and a constant number of SQL statements per page."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import event
 
 from tests.factories import Account, Factory, error_codes, graphql
+from tests.statements import counted_statements, without_token_check
 from trainql.services import Services
 
 RUNS = """
@@ -57,28 +55,6 @@ async def _runs(factory: Factory, count: int, **values: Any) -> list[int]:
             for i in range(count)
         ]
     )
-
-
-def without_token_check(statements: list[str]) -> list[str]:
-    """The statements other than the token lookup, which a request makes or not depending on
-    whether the process checked the token in the last second (tests/resolvers/test_auth.py)."""
-    return [s for s in statements if "api_tokens" not in s]
-
-
-@contextmanager
-def counted_statements(services: Services) -> Iterator[list[str]]:
-    """The SQL statements the service's engine runs inside the block."""
-    statements: list[str] = []
-
-    def record(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
-        statements.append(statement)
-
-    engine = services.db.engine.sync_engine
-    event.listen(engine, "before_cursor_execute", record)
-    try:
-        yield statements
-    finally:
-        event.remove(engine, "before_cursor_execute", record)
 
 
 async def test_connection_has_edges_nodes_and_page_info(

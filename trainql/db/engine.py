@@ -212,13 +212,26 @@ class Database:
             # Without it, a database host that drops packets holds a request for minutes.
             kwargs["connect_args"] = {"connect_timeout": max(1, round(pool.connect_timeout_s))}
         self.engine: AsyncEngine = create_async_engine(target, **kwargs)
+        self._engines = [self.engine]
         if target.get_backend_name() == "sqlite":
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
+            # Reads get a pool of their own whose connections are in autocommit from the
+            # start, and are not rolled back when returned (nothing is ever open on them).
+            # On the shared pool, setting autocommit on checkout and resetting it on checkin
+            # is two more trips to aiosqlite's thread: 1.1 ms a read instead of 0.5 ms here.
+            # A SQLite connection is a file handle, so a second pool costs nothing.
+            self._reads = create_async_engine(
+                target, isolation_level="AUTOCOMMIT", pool_reset_on_return=None, **kwargs
+            )
+            event.listen(self._reads.sync_engine, "connect", _sqlite_pragmas)
+            self._engines.append(self._reads)
+        else:
+            # Same pool: PostgreSQL connections are a server's to count, and switching
+            # psycopg's autocommit is no trip to the server.
+            self._reads = self.engine.execution_options(isolation_level="AUTOCOMMIT")
         self._sessions = async_sessionmaker(
             self.engine, class_=AsyncSession, expire_on_commit=False
         )
-        # Same pool and event listeners; each statement commits on its own.
-        self._autocommit = self.engine.execution_options(isolation_level="AUTOCOMMIT")
 
     @classmethod
     def for_settings(cls, settings: Settings) -> Database:
@@ -232,6 +245,11 @@ class Database:
                 connect_timeout_s=settings.database_connect_timeout_s,
             ),
         )
+
+    @property
+    def engines(self) -> tuple[AsyncEngine, ...]:
+        """Every engine of this database: the sessions' and, on SQLite, the reads' own."""
+        return tuple(self._engines)
 
     @property
     def dialect(self) -> str:
@@ -273,7 +291,7 @@ class Database:
         translated as in `session()`.
         """
         with driver_errors():
-            async with self._autocommit.connect() as conn:
+            async with self._reads.connect() as conn:
                 yield conn
 
     async def ping(self) -> bool:
@@ -288,4 +306,5 @@ class Database:
         return True
 
     async def dispose(self) -> None:
-        await self.engine.dispose()
+        for engine in self._engines:
+            await engine.dispose()

@@ -60,6 +60,9 @@ class ModelCache:
 
     max_bytes: int
     remote_check_interval_s: float = REMOTE_CHECK_INTERVAL_S
+    # Called on the event loop after each load (the served process settles its heap then:
+    # a first load imports the whole conversion stack; http/serving.settle_heap).
+    after_load: Callable[[], None] | None = field(default=None, repr=False)
     _entries: OrderedDict[ModelKey, _Entry] = field(default_factory=OrderedDict, repr=False)
     _loading: dict[ModelKey, asyncio.Future[ServingModel]] = field(default_factory=dict, repr=False)
     _bytes: int = 0
@@ -129,6 +132,8 @@ class ModelCache:
             time.perf_counter() - started,
         )
         self._keep(key, location, model)
+        if self.after_load is not None:
+            self.after_load()
         return model
 
     def _keep(self, key: ModelKey, location: str, model: ServingModel) -> None:

@@ -135,31 +135,48 @@ async def find_model_run(*, ctx: Context, selector: ModelSelector) -> TrainingRu
             + (f" (got {', '.join(given)})." if given else "."),
             fields={name: [f"Exactly one of {SELECTORS}."] for name in given or ["input"]},
         )
+    run = await _selected_run(ctx, selector)
+    check_servable(run)
+    ctx.services.completed_runs.remember(run)
+    return run
+
+
+async def _selected_run(ctx: Context, selector: ModelSelector) -> TrainingRun:
+    """The run `selector` names: from this process's memory when it predicted before
+    (resolvers/completed_runs.py), else from the database."""
+    known = ctx.services.completed_runs
+    run_id: int | None = None
+    if selector.training_run_id is not None:
+        try:
+            run_id = parse_run_id(selector.training_run_id)
+        except NotFound:
+            raise NotFound(f"Training run {selector.training_run_id!r} not found.") from None
+        run = known.by_id(run_id)
+    elif selector.model_version is not None:
+        run = known.by_version(selector.model_version)
+    else:
+        run = None
+    if run is not None:
+        return run
     async with ctx.db.read() as conn:
-        if selector.training_run_id is not None:
-            try:
-                run_id: int | None = parse_run_id(selector.training_run_id)
-            except NotFound:
-                raise NotFound(f"Training run {selector.training_run_id!r} not found.") from None
-        elif selector.alias is not None:
+        if selector.alias is not None:
             run_id = await alias_store.training_run_id_for_alias(conn, selector.alias)
             if run_id is None:
                 raise NotFound(f"No model alias {selector.alias!r}.")
-        else:
-            run_id = None
+            run = known.by_id(run_id)
+            if run is not None:
+                return run
         if run_id is not None:
             run = await run_store.get_training_run(conn, run_id=run_id)
             if run is None:
                 raise NotFound(f"Training run {run_id} not found.")
         else:
             assert selector.model_version is not None
-            found = await run_store.get_training_run_by_version(
+            run = await run_store.get_training_run_by_version(
                 conn, model_version=selector.model_version
             )
-            if found is None:
+            if run is None:
                 raise NotFound(f"No training run has model version {selector.model_version!r}.")
-            run = found
-    check_servable(run)
     return run
 
 

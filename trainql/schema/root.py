@@ -18,6 +18,7 @@ from trainql.schema.datasets.mutations import DatasetMutations
 from trainql.schema.datasets.queries import DatasetQueries
 from trainql.schema.document_cache import document_cache_extensions
 from trainql.schema.errors import ErrorMapping, TrainqlSchema
+from trainql.schema.execution import TrainqlExecutionContext
 from trainql.schema.limits import limit_extensions
 from trainql.schema.persisted_queries import AutomaticPersistedQueries
 from trainql.schema.predictions.queries import PredictionQueries
@@ -72,6 +73,7 @@ def build_schema(
         subscription=Subscription,
         extensions=extensions,
         config=config,
+        execution_context_class=TrainqlExecutionContext,
         # The contract declares the JSON scalar (PredictInput.rows takes it); declared here
         # too, so it is in the schema whichever fields use it.
         types=[JSON],
