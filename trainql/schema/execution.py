@@ -12,7 +12,6 @@ incremental-delivery directive, goes graphql-core's general way.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
@@ -133,8 +132,3 @@ def keyed_template(selection: Selection, constants: dict[str, Any]) -> dict[str,
         else:
             template[field.key] = constants.get(field.name)
     return template
-
-
-def keys_of(selection: Selection, name: str) -> Sequence[SelectedField]:
-    """The selected fields named `name` (a field may be selected under several aliases)."""
-    return [field for field in selection.fields if field.name == name]
