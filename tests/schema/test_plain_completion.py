@@ -1,0 +1,208 @@
+"""Lists of plain objects completed in one pass (schema/execution.py): the same answer, byte
+for byte, as graphql-core's field-by-field completion, with a fraction of its field calls."""
+
+from __future__ import annotations
+
+import enum
+import math
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import pytest
+import strawberry
+
+from tests.factories import Factory
+from trainql.schema.execution import TrainqlExecutionContext
+
+BASE = datetime(2025, 6, 1, tzinfo=UTC)
+
+# Every kind of plain field a page shows, under aliases, fragments, __typename and
+# @include/@skip; `nodes` and `edges` both.
+WIDE_PAGE = """
+query Page($filter: TrainingRunFilter, $withMetrics: Boolean!, $skipTrainer: Boolean!) {
+  trainingRuns(filter: $filter, first: 30) {
+    edges {
+      __typename
+      cursor
+      run: node {
+        ...Summary
+        __typename
+        id
+        errorMessage
+        metrics @include(if: $withMetrics) { accuracy f1 : f1Score trainingDurationSeconds }
+        trainedBy @skip(if: $skipTrainer) { __typename id username roles }
+        attempt worker totalSamples testSplit randomState targetColumn modelPath notes
+      }
+    }
+    nodes { id status again: status }
+    pageInfo { hasNextPage hasPreviousPage startCursor endCursor }
+  }
+}
+fragment Summary on TrainingRun { id modelVersion status accuracy runDate precision recall }
+"""
+
+# The same page with a field that needs the request (a loader): the general way.
+PAGE_WITH_DETAILS = """
+query Page {
+  trainingRuns(first: 30) {
+    edges { cursor node { id status hyperparameters { nEstimators maxDepth } aliases } }
+  }
+}
+"""
+
+
+async def _mixed_runs(factory: Factory) -> dict[str, str]:
+    """25 runs of every status, with and without trainer and metrics, and odd characters;
+    the headers of an HR_STAFF account that may read them."""
+    hr = await factory.hr_staff()
+    boss = await factory.manager()
+    statuses = ["COMPLETED", "FAILED", "QUEUED", "RUNNING"]
+    rows: list[dict[str, Any]] = []
+    for i in range(25):
+        status = statuses[i % 4]
+        done = status == "COMPLETED"
+        rows.append(
+            {
+                "run_date": BASE + timedelta(minutes=i, microseconds=i * 7),
+                "model_version": f"p{i:03d}-é",
+                "status": status,
+                "accuracy": 0.5 + i / 100 if done else None,
+                "precision": 1e-05 if done else None,
+                "recall": 0.25 if done else None,
+                "f1_score": 0.3 if done else None,
+                "training_duration_seconds": 1.5 if done else None,
+                "error_message": 'bad "value"\n' if status == "FAILED" else None,
+                "trained_by_id": [hr.user.id, boss.user.id, None][i % 3],
+                "notes": "naïve ☃" if i % 5 == 0 else "",
+            }
+        )
+    await factory.training_runs(rows)
+    return hr.headers
+
+
+async def _post(
+    client: httpx.AsyncClient, headers: dict[str, str], query: str, variables: Any
+) -> bytes:
+    response = await client.post(
+        "/graphql", json={"query": query, "variables": variables}, headers=headers
+    )
+    assert response.status_code == 200
+    assert "errors" not in response.json(), response.json()
+    return response.content
+
+
+def _count_field_executions(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Record the name of every field graphql-core executes (a spy: it calls through)."""
+    executed: list[str] = []
+    original = TrainqlExecutionContext.execute_field
+
+    def execute_field(self: Any, parent_type: Any, source: Any, details: Any, *rest: Any) -> Any:
+        executed.append(details[0].node.name.value)
+        return original(self, parent_type, source, details, *rest)
+
+    monkeypatch.setattr(TrainqlExecutionContext, "execute_field", execute_field)
+    return executed
+
+
+@pytest.mark.parametrize(
+    "variables",
+    [
+        {"withMetrics": True, "skipTrainer": False},
+        {"withMetrics": False, "skipTrainer": True, "filter": {"status": ["COMPLETED"]}},
+    ],
+)
+async def test_a_page_completed_in_one_pass_answers_what_graphql_cores_own_does(
+    client: httpx.AsyncClient,
+    factory: Factory,
+    monkeypatch: pytest.MonkeyPatch,
+    variables: dict[str, Any],
+):
+    # given: runs of every status, with and without trainer, metrics and odd characters
+    headers = await _mixed_runs(factory)
+    executed = _count_field_executions(monkeypatch)
+    # when: the page goes the one-pass way
+    one_pass = await _post(client, headers, WIDE_PAGE, variables)
+    one_pass_fields = len(executed)
+    # and: the same page when no list completes in one pass
+    monkeypatch.setattr(TrainqlExecutionContext, "_plain_completer", lambda *_args: None)
+    executed.clear()
+    general = await _post(client, headers, WIDE_PAGE, variables)
+    # then: the same bytes, for a handful of field executions instead of one per field
+    assert one_pass == general
+    assert one_pass_fields == 8  # trainingRuns, edges, nodes, pageInfo and its 4 fields
+    assert len(executed) > 100
+
+
+async def test_a_field_that_needs_the_request_sends_the_page_the_general_way(
+    client: httpx.AsyncClient, factory: Factory, monkeypatch: pytest.MonkeyPatch
+):
+    # given: a page selecting details and aliases (resolvers that read through loaders)
+    headers = await _mixed_runs(factory)
+    executed = _count_field_executions(monkeypatch)
+    # when / then: graphql-core executes them for every run, and the answer is whole
+    body = await _post(client, headers, PAGE_WITH_DETAILS, {})
+    assert executed.count("hyperparameters") == executed.count("aliases") == 25
+    assert b'"nEstimators":100' in body
+
+
+# A schema of its own for values no stored run can hold: what the one pass must not answer.
+class Colour(enum.Enum):
+    RED = "red"
+
+
+@strawberry.type
+class Item:
+    name: str | None
+    required: str
+    size: float
+    colour: Colour
+
+    @strawberry.field
+    def double(self) -> float:
+        if self.size < 0:
+            raise ValueError("negative size")
+        return self.size * 2
+
+
+@strawberry.type
+class Query:
+    @strawberry.field
+    def items(self, case: str) -> list[Item]:
+        good = Item(name="a", required="r", size=1.0, colour=Colour.RED)
+        bad = {
+            "null in a non-null field": Item(name=None, required=None, size=1.0, colour=Colour.RED),  # type: ignore[arg-type]
+            "a resolver that raises": Item(name="b", required="r", size=-1.0, colour=Colour.RED),
+            "a float the scalar refuses": Item(
+                name="c", required="r", size=math.nan, colour=Colour.RED
+            ),
+            "not a member of the enum": Item(name="d", required="r", size=1.0, colour="blue"),  # type: ignore[arg-type]
+            "none": good,
+        }[case]
+        return [good, bad, good]
+
+
+@pytest.mark.parametrize(
+    "case",
+    [
+        "null in a non-null field",
+        "a resolver that raises",
+        "a float the scalar refuses",
+        "not a member of the enum",
+        "none",
+    ],
+)
+async def test_a_value_the_one_pass_cannot_answer_is_reported_as_graphql_core_does(case: str):
+    # given: the same schema with our execution context and with graphql-core's own
+    ours = strawberry.Schema(query=Query, execution_context_class=TrainqlExecutionContext)
+    theirs = strawberry.Schema(query=Query)
+    query = "query($case: String!) { items(case: $case) { name required size double colour } }"
+    # when
+    got = await ours.execute(query, variable_values={"case": case})
+    want = await theirs.execute(query, variable_values={"case": case})
+    # then: the same data and the same errors, at the same paths
+    assert got.data == want.data
+    assert [(e.message, e.path) for e in got.errors or []] == [
+        (e.message, e.path) for e in want.errors or []
+    ]
+    assert bool(got.errors) == (case != "none")
