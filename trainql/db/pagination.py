@@ -18,6 +18,9 @@ from sqlalchemy.sql.elements import ColumnElement
 
 T = TypeVar("T")
 
+# The bound parameter of `Sort.first_rows`' row limit.
+LIMIT_PARAMETER = "page_limit"
+
 
 @dataclass(frozen=True, slots=True)
 class Position:
@@ -56,6 +59,15 @@ class Sort:
     def order_by(self, *, reverse: bool = False) -> list[ColumnElement[Any]]:
         descending = self.descending != reverse
         return [c.desc() if descending else c.asc() for c in (self.key, self.id)]
+
+    def first_rows(self, rows: Any, *, backward: bool) -> Any:
+        """`rows` from the start of this order (from its end, `backward`), as many as the
+        bound parameter `limit` says: the statement of a page without cursors, which
+        `first_keyset_page` runs. Built once and run with parameters, it spares every
+        request the building of a statement and of its cache key."""
+        return rows.order_by(*self.order_by(reverse=backward)).limit(
+            sa.bindparam(LIMIT_PARAMETER, type_=sa.Integer)
+        )
 
     def _values(self, position: Position) -> tuple[Any, Any]:
         return (
@@ -128,6 +140,23 @@ async def _seek(
         rest = statement.where(strictly).order_by(*sort.order_by(reverse=reverse))
         found += (await conn.execute(rest.limit(limit - len(found)))).all()
     return found
+
+
+async def first_keyset_page(
+    conn: AsyncConnection, statement: Any, params: dict[str, Any], *, window: Window
+) -> KeysetPage[Any]:
+    """The page `keyset_page` answers for a window without cursors, from a statement made by
+    `Sort.first_rows` (with `backward` as the window's) and the values of its parameters."""
+    assert window.after is None and window.before is None
+    found = list(
+        (await conn.execute(statement, {**params, LIMIT_PARAMETER: window.limit + 1})).all()
+    )
+    more = len(found) > window.limit
+    found = found[: window.limit]
+    if window.backward:
+        found.reverse()
+        return KeysetPage(items=found, has_next=False, has_previous=more)
+    return KeysetPage(items=found, has_next=more, has_previous=False)
 
 
 async def keyset_page(

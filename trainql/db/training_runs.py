@@ -35,7 +35,7 @@ from trainql.db.models import (
     TrainingRunTrainerCountRow,
     UserRow,
 )
-from trainql.db.pagination import KeysetPage, Sort, Window, keyset_page
+from trainql.db.pagination import KeysetPage, Sort, Window, first_keyset_page, keyset_page
 from trainql.db.types import utcnow
 from trainql.db.users import user_columns, user_from_columns
 from trainql.domain import (
@@ -602,25 +602,61 @@ def sort_for(order: TrainingRunOrder) -> Sort:
     )
 
 
+def _filter_values(run_filter: TrainingRunFilter) -> dict[str, Any]:
+    """The conditions `run_filter` sets, by name, each with the value it compares with."""
+    values = {
+        "statuses": None if run_filter.statuses is None else sorted(run_filter.statuses),
+        "trained_by": run_filter.trained_by,
+        "model_version": run_filter.model_version,
+        "dataset_id": run_filter.dataset_id,
+        "run_date_from": run_filter.run_date_from,
+        "run_date_to": run_filter.run_date_to,
+        "min_accuracy": run_filter.min_accuracy,
+    }
+    return {name: value for name, value in values.items() if value is not None}
+
+
+def _conditions(values: dict[str, Any]) -> list[Any]:
+    """WHERE conditions on training_runs alone (no join), each served by an index: one per
+    entry of `values` (named as `_filter_values` names them), comparing with its value, a
+    plain value or a bound parameter."""
+    run = TrainingRunRow
+    conditions: list[Any] = []
+    if "statuses" in values:
+        conditions.append(col(run.status).in_(values["statuses"]))
+    if "trained_by" in values:
+        conditions.append(col(run.trained_by_id) == _user_id(values["trained_by"]))
+    if "model_version" in values:
+        conditions.append(col(run.model_version) == values["model_version"])
+    if "dataset_id" in values:
+        conditions.append(col(run.dataset_id) == values["dataset_id"])
+    if "run_date_from" in values:
+        conditions.append(col(run.run_date) >= values["run_date_from"])
+    if "run_date_to" in values:
+        conditions.append(col(run.run_date) < values["run_date_to"])
+    if "min_accuracy" in values:
+        # On the sort key (same rows for a bound >= 0): one index serves filter and order.
+        conditions.append(metric_sort_key(run.accuracy) >= values["min_accuracy"])
+    return conditions
+
+
 def filter_conditions(run_filter: TrainingRunFilter) -> list[Any]:
     """WHERE conditions on training_runs alone (no join), each served by an index."""
-    conditions: list[Any] = []
-    if run_filter.statuses is not None:
-        conditions.append(col(TrainingRunRow.status).in_(sorted(run_filter.statuses)))
-    if run_filter.trained_by is not None:
-        conditions.append(col(TrainingRunRow.trained_by_id) == _user_id(run_filter.trained_by))
-    if run_filter.model_version is not None:
-        conditions.append(col(TrainingRunRow.model_version) == run_filter.model_version)
-    if run_filter.dataset_id is not None:
-        conditions.append(col(TrainingRunRow.dataset_id) == run_filter.dataset_id)
-    if run_filter.run_date_from is not None:
-        conditions.append(col(TrainingRunRow.run_date) >= run_filter.run_date_from)
-    if run_filter.run_date_to is not None:
-        conditions.append(col(TrainingRunRow.run_date) < run_filter.run_date_to)
-    if run_filter.min_accuracy is not None:
-        # On the sort key (same rows for a bound >= 0): one index serves filter and order.
-        conditions.append(metric_sort_key(TrainingRunRow.accuracy) >= run_filter.min_accuracy)
-    return conditions
+    return _conditions(_filter_values(run_filter))
+
+
+@functools.cache
+def _first_page_statement(
+    order: TrainingRunOrder, conditions: tuple[str, ...], *, backward: bool
+) -> Any:
+    """The statement of a page without cursors for filters on `conditions` (names of
+    `_filter_values`), every value a bound parameter of that name: built once per shape, as
+    the REST page's is. A first page is most of what clients ask for."""
+    params: dict[str, Any] = {
+        name: bindparam(name, expanding=name == "statuses") for name in conditions
+    }
+    rows = with_trainer_statement(details=False).where(*_conditions(params))
+    return sort_for(order).first_rows(rows, backward=backward)
 
 
 async def list_training_runs(
@@ -628,14 +664,19 @@ async def list_training_runs(
 ) -> KeysetPage[TrainingRun]:
     """One keyset page of runs (with their trainers, without their details) matching
     `run_filter`."""
-    conditions = filter_conditions(run_filter)
-    page = await keyset_page(
-        conn,
-        with_trainer_statement(details=False).where(*conditions),
-        select(TrainingRunRow.id).where(*conditions),
-        sort=sort_for(order),
-        window=window,
-    )
+    values = _filter_values(run_filter)
+    if window.after is None and window.before is None:
+        statement = _first_page_statement(order, tuple(values), backward=window.backward)
+        page = await first_keyset_page(conn, statement, values, window=window)
+    else:
+        conditions = _conditions(values)
+        page = await keyset_page(
+            conn,
+            with_trainer_statement(details=False).where(*conditions),
+            select(TrainingRunRow.id).where(*conditions),
+            sort=sort_for(order),
+            window=window,
+        )
     return KeysetPage(
         items=_to_domain(page.items, details=False),
         has_next=page.has_next,
