@@ -93,15 +93,16 @@ async def _post(
 
 
 def _count_field_executions(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """Record the name of every field graphql-core executes (a spy: it calls through)."""
+    """Record the name of every field graphql-core executes the general way, with a resolve
+    info object (a spy: it calls through)."""
     executed: list[str] = []
-    original = TrainqlExecutionContext.execute_field
+    original = TrainqlExecutionContext.build_resolve_info
 
-    def execute_field(self: Any, parent_type: Any, source: Any, details: Any, *rest: Any) -> Any:
-        executed.append(details[0].node.name.value)
-        return original(self, parent_type, source, details, *rest)
+    def build_resolve_info(self: Any, field_def: Any, nodes: Any, *rest: Any) -> Any:
+        executed.append(nodes[0].name.value)
+        return original(self, field_def, nodes, *rest)
 
-    monkeypatch.setattr(TrainqlExecutionContext, "execute_field", execute_field)
+    monkeypatch.setattr(TrainqlExecutionContext, "build_resolve_info", build_resolve_info)
     return executed
 
 
@@ -128,9 +129,9 @@ async def test_a_page_completed_in_one_pass_answers_what_graphql_cores_own_does(
     monkeypatch.setattr(TrainqlExecutionContext, "_plain_completer", lambda *_args: None)
     executed.clear()
     general = await _post(client, headers, WIDE_PAGE, variables)
-    # then: the same bytes, for a handful of field executions instead of one per field
+    # then: the same bytes, for one field executed the general way instead of hundreds
     assert one_pass == general
-    assert one_pass_fields == 8  # trainingRuns, edges, nodes, pageInfo and its 4 fields
+    assert one_pass_fields == 1  # trainingRuns: its resolver reads the page
     assert len(executed) > 100
 
 
@@ -144,6 +145,48 @@ async def test_a_field_that_needs_the_request_sends_the_page_the_general_way(
     body = await _post(client, headers, PAGE_WITH_DETAILS, {})
     assert executed.count("hyperparameters") == executed.count("aliases") == 25
     assert b'"nEstimators":100' in body
+
+
+RUN = """
+query Run($id: ID!) {
+  trainingRun(id: $id) {
+    __typename id modelVersion status runDate notes accuracy
+    metrics { accuracy precision recall f1Score trainingDurationSeconds }
+    hyperparameters { nEstimators maxDepth minSamplesSplit }
+    trainedBy { username roles }
+    perClassMetrics { label support f1Score }
+    featureImportances { feature importance }
+    confusionMatrix { labels matrix }
+    aliases
+  }
+}
+"""
+
+
+async def test_a_run_by_id_executes_only_its_fields_with_resolvers_the_general_way(
+    client: httpx.AsyncClient, factory: Factory, monkeypatch: pytest.MonkeyPatch
+):
+    # given: a completed run with its details
+    hr = await factory.hr_staff()
+    run = await factory.training_run(trained_by_id=hr.user.id, notes="naïve ☃")
+    executed = _count_field_executions(monkeypatch)
+    variables = {"id": str(run.id)}
+    # when
+    one_pass = await _post(client, hr.headers, RUN, variables)
+    one_pass_fields = sorted(executed)
+    monkeypatch.setattr(TrainqlExecutionContext, "_plain_completer", lambda *_args: None)
+    general = await _post(client, hr.headers, RUN, variables)
+    # then: the same bytes; only the fields whose resolvers take the request's info went
+    # through graphql-core's resolver call
+    assert one_pass == general
+    assert one_pass_fields == [
+        "aliases",
+        "confusionMatrix",
+        "featureImportances",
+        "hyperparameters",
+        "perClassMetrics",
+        "trainingRun",
+    ]
 
 
 # A schema of its own for values no stored run can hold: what the one pass must not answer.
@@ -165,21 +208,29 @@ class Item:
         return self.size * 2
 
 
+def _items(case: str) -> list[Item]:
+    good = Item(name="a", required="r", size=1.0, colour=Colour.RED)
+    bad = {
+        "null in a non-null field": Item(name=None, required=None, size=1.0, colour=Colour.RED),  # type: ignore[arg-type]
+        "a resolver that raises": Item(name="b", required="r", size=-1.0, colour=Colour.RED),
+        "a float the scalar refuses": Item(
+            name="c", required="r", size=math.nan, colour=Colour.RED
+        ),
+        "not a member of the enum": Item(name="d", required="r", size=1.0, colour="blue"),  # type: ignore[arg-type]
+        "none": good,
+    }[case]
+    return [good, bad, good]
+
+
 @strawberry.type
 class Query:
     @strawberry.field
     def items(self, case: str) -> list[Item]:
-        good = Item(name="a", required="r", size=1.0, colour=Colour.RED)
-        bad = {
-            "null in a non-null field": Item(name=None, required=None, size=1.0, colour=Colour.RED),  # type: ignore[arg-type]
-            "a resolver that raises": Item(name="b", required="r", size=-1.0, colour=Colour.RED),
-            "a float the scalar refuses": Item(
-                name="c", required="r", size=math.nan, colour=Colour.RED
-            ),
-            "not a member of the enum": Item(name="d", required="r", size=1.0, colour="blue"),  # type: ignore[arg-type]
-            "none": good,
-        }[case]
-        return [good, bad, good]
+        return _items(case)
+
+    @strawberry.field
+    def item(self, case: str) -> Item:
+        return _items(case)[1]
 
 
 @pytest.mark.parametrize(
@@ -196,7 +247,8 @@ async def test_a_value_the_one_pass_cannot_answer_is_reported_as_graphql_core_do
     # given: the same schema with our execution context and with graphql-core's own
     ours = strawberry.Schema(query=Query, execution_context_class=TrainqlExecutionContext)
     theirs = strawberry.Schema(query=Query)
-    query = "query($case: String!) { items(case: $case) { name required size double colour } }"
+    fields = "{ name required size double colour }"
+    query = f"query($case: String!) {{ items(case: $case) {fields} item(case: $case) {fields} }}"
     # when
     got = await ours.execute(query, variable_values={"case": case})
     want = await theirs.execute(query, variable_values={"case": case})

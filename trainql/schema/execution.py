@@ -1,4 +1,4 @@
-"""The execution context our schema runs operations with: Strawberry's, plus one shortcut.
+"""The execution context our schema runs operations with: Strawberry's, plus shortcuts.
 
 graphql-core completes a list of objects item by item and field by field: a resolve-info
 object, a resolver call and a completion for every field of every item. A predict answer
@@ -18,6 +18,10 @@ and three completion calls. Anything else about a value (a null in a non-null fi
 scalar refuses, a resolver that raises) sends the whole list the general way, which reports
 it as graphql-core does; the plain resolvers are then called again, so they must be pure (ours
 build a value from the object and nothing else).
+
+A plain field of any object outside such a list (a run by id's scalars, its metrics, its
+trainer) is answered the same way, each field on its own: one that is not plain, or whose
+value is not, goes through graphql-core's `execute_field`.
 """
 
 from __future__ import annotations
@@ -82,6 +86,10 @@ class SelfCompleting(Protocol):
 Complete = Callable[[Any], Any]
 
 
+# How a plain field is answered: its value from the object, and that value completed.
+PlainField = tuple[Callable[[Any], Any], Complete]
+
+
 class NotPlain(Exception):
     """A value the one-pass completion does not answer: the list goes the general way."""
 
@@ -93,7 +101,53 @@ def _unwrap(type_: GraphQLOutputType) -> GraphQLOutputType:
 
 
 class TrainqlExecutionContext(StrawberryGraphQLCoreExecutionContext):
-    """Strawberry's execution context, letting `SelfCompleting` lists complete themselves."""
+    """Strawberry's execution context, letting `SelfCompleting` lists complete themselves,
+    and completing plain fields and lists of plain objects in one pass."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # Per selected field (graphql-core's field details list, kept alive with its entry so
+        # that its id is not reused): how to answer it in one pass, or None.
+        self._plain_fields: dict[int, tuple[FieldDetailsList, PlainField | None]] = {}
+
+    def execute_field(
+        self,
+        parent_type: GraphQLObjectType,
+        source: Any,
+        field_details_list: FieldDetailsList,
+        path: Path,
+        position_context: Any,
+    ) -> Any:
+        # A plain field (see the module's docstring) of any object, a run by id's among
+        # them, is answered without a resolve-info object and Strawberry's wrapper.
+        cached = self._plain_fields.get(id(field_details_list))
+        if cached is None:
+            cached = (field_details_list, self._plain_field(parent_type, field_details_list))
+            self._plain_fields[id(field_details_list)] = cached
+        plain = cached[1]
+        if plain is not None:
+            get, complete = plain
+            # NotPlain, or anything a plain resolver raised: the general way reports it.
+            with contextlib.suppress(Exception):
+                return complete(get(source))
+        return super().execute_field(
+            parent_type, source, field_details_list, path, position_context
+        )
+
+    def _plain_field(
+        self, parent_type: GraphQLObjectType, field_details_list: FieldDetailsList
+    ) -> PlainField | None:
+        if self._has_middleware() or not _applied_directives_only(field_details_list):
+            return None
+        name = field_details_list[0].node.name.value
+        if name == TYPENAME:
+            return _constant(parent_type.name), _identity
+        field = parent_type.fields.get(name)
+        getter = None if field is None else _plain_getter(field)
+        if field is None or getter is None:
+            return None
+        complete = self._plain_completer(field.type, field_details_list)
+        return None if complete is None else (getter, complete)
 
     def complete_list_value(  # noqa: PLR0917 (graphql-core's signature)
         self,
@@ -154,11 +208,7 @@ class TrainqlExecutionContext(StrawberryGraphQLCoreExecutionContext):
         for key, details in grouped.items():
             node = details[0].node
             name = node.name.value
-            if any(
-                directive.name.value not in APPLIED_DIRECTIVES
-                for d in details
-                for directive in d.node.directives or ()
-            ):
+            if not _applied_directives_only(details):
                 return None
             if name == TYPENAME:
                 fields.append((key, _constant(type_.name), _identity))
@@ -196,11 +246,7 @@ class TrainqlExecutionContext(StrawberryGraphQLCoreExecutionContext):
         for key, details in grouped.items():
             node = details[0].node
             name = node.name.value
-            if any(
-                directive.name.value not in APPLIED_DIRECTIVES
-                for d in details
-                for directive in d.node.directives or ()
-            ):
+            if not _applied_directives_only(details):
                 return None
             field = type_.fields.get(name)
             if name == TYPENAME or field is None or node.selection_set is None:
@@ -211,6 +257,15 @@ class TrainqlExecutionContext(StrawberryGraphQLCoreExecutionContext):
                 return None
             fields.append(SelectedField(key, name, selection))
         return Selection(type_.name, tuple(fields))
+
+
+def _applied_directives_only(field_details_list: FieldDetailsList) -> bool:
+    """Whether the field's nodes carry no directive but those collection already applied."""
+    return all(
+        directive.name.value in APPLIED_DIRECTIVES
+        for details in field_details_list
+        for directive in details.node.directives or ()
+    )
 
 
 def _plain_getter(field: GraphQLField) -> Callable[[Any], Any] | None:
