@@ -15,6 +15,7 @@ from sqlalchemy import (
     BigInteger,
     Integer,
     Row,
+    RowMapping,
     bindparam,
     func,
     inspect,
@@ -108,16 +109,17 @@ def input_schema_from_json(stored: list[dict[str, Any]] | None) -> tuple[Feature
     )
 
 
-def details_to_domain(row: TrainingRunRow | Row[Any]) -> TrainingRunDetails:
+def details_to_domain(get: Callable[[str], Any]) -> TrainingRunDetails:
+    """The details of the row whose columns `get` reads by name."""
     return TrainingRunDetails(
-        hyperparameters=dict(row.hyperparameters),
+        hyperparameters=dict(get("hyperparameters")),
         per_class_metrics={
-            label: ClassMetrics(**values) for label, values in row.per_class_metrics.items()
+            label: ClassMetrics(**values) for label, values in get("per_class_metrics").items()
         },
-        features_used=list(row.features_used),
-        feature_importances=dict(row.feature_importances),
-        confusion_matrix=row.confusion_matrix,
-        input_schema=input_schema_from_json(row.input_schema),
+        features_used=list(get("features_used")),
+        feature_importances=dict(get("feature_importances")),
+        confusion_matrix=get("confusion_matrix"),
+        input_schema=input_schema_from_json(get("input_schema")),
     )
 
 
@@ -125,15 +127,22 @@ _STATUSES = {status.value: status for status in TrainingRunStatus}
 
 
 def run_to_domain(
-    row: TrainingRunRow | Row[Any], trainer: User | None = None, *, details: bool = True
+    row: TrainingRunRow | Row[Any] | RowMapping,
+    trainer: User | None = None,
+    *,
+    details: bool = True,
 ) -> TrainingRun:
-    """From an ORM row or a plain row of the table's columns (and the trainer, when read);
-    `details=False` for a row read without the DETAIL_COLUMNS."""
+    """From an ORM row or a plain row of the table's columns, or its mapping (and the trainer,
+    when read); `details=False` for a row read without the DETAIL_COLUMNS."""
     # A plain row is read through its mapping: attribute access on a Row costs several
     # times a key lookup, and a list page reads two dozen columns of 20 rows.
-    get: Callable[[str], Any] = (
-        row._mapping.__getitem__ if isinstance(row, Row) else functools.partial(getattr, row)
-    )
+    get: Callable[[str], Any]
+    if isinstance(row, RowMapping):
+        get = row.__getitem__
+    elif isinstance(row, Row):
+        get = row._mapping.__getitem__
+    else:
+        get = functools.partial(getattr, row)
     run_id = get("id")
     assert run_id is not None
     return TrainingRun(
@@ -162,13 +171,13 @@ def run_to_domain(
         train_samples=get("train_samples"),
         test_samples=get("test_samples"),
         updated_at=get("updated_at"),
-        details=details_to_domain(row) if details else None,
-        attempt=row.attempt,
-        fencing_token=row.fencing_token,
-        worker=row.lease_owner,
-        lease_expires_at=row.lease_expires_at,
-        attempt_started_at=row.attempt_started_at,
-        error_code=_failure(row.error_code),
+        details=details_to_domain(get) if details else None,
+        attempt=get("attempt"),
+        fencing_token=get("fencing_token"),
+        worker=get("lease_owner"),
+        lease_expires_at=get("lease_expires_at"),
+        attempt_started_at=get("attempt_started_at"),
+        error_code=_failure(get("error_code")),
     )
 
 
@@ -205,10 +214,11 @@ def _to_domain(found: Sequence[Row[Any]], *, details: bool) -> list[TrainingRun]
     trainers: dict[Any, User | None] = {}
     runs = []
     for row in found:
-        trainer_id = row._mapping[TRAINER_PREFIX + "id"]
+        columns = row._mapping  # a new mapping object at every access: taken once per row
+        trainer_id = columns[TRAINER_PREFIX + "id"]
         if trainer_id not in trainers:
-            trainers[trainer_id] = user_from_columns(row, TRAINER_PREFIX)
-        runs.append(run_to_domain(row, trainers[trainer_id], details=details))
+            trainers[trainer_id] = user_from_columns(columns, TRAINER_PREFIX)
+        runs.append(run_to_domain(columns, trainers[trainer_id], details=details))
     return runs
 
 
@@ -248,7 +258,8 @@ async def get_training_run_details(
     statement = sa_select(col(TrainingRunRow.id), *columns).where(
         col(TrainingRunRow.id).in_(run_ids)
     )
-    return {row.id: details_to_domain(row) for row in (await conn.execute(statement)).all()}
+    found = (await conn.execute(statement)).mappings().all()
+    return {columns["id"]: details_to_domain(columns.__getitem__) for columns in found}
 
 
 async def get_training_run_statuses(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, bindparam, delete, func, or_, update
+from sqlalchemy import Row, RowMapping, bindparam, delete, func, or_, update
 from sqlalchemy import select as sa_select
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlmodel import col, select
@@ -35,8 +35,8 @@ _ROLES = {role.value: role for role in Role}
 def user_from_columns(row: Any, prefix: str) -> User | None:
     """The user in the `user_columns(prefix)` of `row` (a UserRow itself, with prefix "");
     None when they are NULL (an outer join that found no user)."""
-    if isinstance(row, Row):
-        columns = row._mapping
+    if isinstance(row, (Row, RowMapping)):
+        columns = row._mapping if isinstance(row, Row) else row
         values = [columns[prefix + name] for name in _USER_FIELDS]
     else:
         values = [getattr(row, prefix + name) for name in _USER_FIELDS]
