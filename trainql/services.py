@@ -42,6 +42,8 @@ class Services:
     # The COMPLETED runs predictions named, kept since they never change.
     completed_runs: CompletedRuns = field(default_factory=CompletedRuns)
     trainings: BackgroundTasks = field(default_factory=BackgroundTasks)
+    # Uploads whose row's COMMIT failed, waiting for the database to say whether it is stored.
+    upload_checks: BackgroundTasks = field(default_factory=BackgroundTasks)
     _dispatcher: LocalDispatcher | DaskDispatcher | None = field(
         default=None, init=False, repr=False
     )
@@ -94,6 +96,8 @@ class Services:
         and the token watch. The database stays open for its owner."""
         if self._reconciler is not None:
             await self._reconciler.stop()
+        # A check cut short keeps its file: a file without a row is the lesser fault.
+        await self.upload_checks.cancel_all()
         await self.run_statuses.stop()
         await self.token_watch.stop()
         dispatcher, self._dispatcher = self._dispatcher, None
