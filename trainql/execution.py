@@ -20,7 +20,6 @@ import enum
 import logging
 import os
 import socket
-import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TypeVar
@@ -29,7 +28,7 @@ import anyio.to_thread
 
 from trainql.config import Settings
 from trainql.db import training_runs as run_store
-from trainql.db.engine import Database, is_outage
+from trainql.db.engine import Database, is_outage, retried_while_away
 from trainql.db.training_runs import Claim
 from trainql.domain import RunFailure
 from trainql.errors import DatasetInvalid, InsufficientStorage
@@ -41,10 +40,6 @@ from trainql.storage_root import StorageRoot
 logger = logging.getLogger("trainql.execution")
 
 T = TypeVar("T")
-
-# Backoff between tries to record an outcome while the database is away.
-RETRY_FIRST_S = 0.2
-RETRY_MAX_S = 2.0
 
 
 def process_owner() -> str:
@@ -261,19 +256,8 @@ async def _heartbeat(
 
 
 async def _with_retry(policy: LeasePolicy, what: str, write: Callable[[], Awaitable[T]]) -> T:
-    """`write()`, tried again with backoff while the database is away, for at most
-    `policy.record_retry_s`; any other error, or the last outage, is raised."""
-    deadline = time.monotonic() + policy.record_retry_s
-    delay = RETRY_FIRST_S
-    while True:
-        try:
-            return await write()
-        except Exception as exc:
-            if not is_outage(exc) or time.monotonic() + delay > deadline:
-                raise
-            logger.warning("The database is away; recording %s again in %.1fs", what, delay)
-        await asyncio.sleep(delay)
-        delay = min(delay * 2, RETRY_MAX_S)
+    """`write()`, tried again while the database is away, for `policy.record_retry_s`."""
+    return await retried_while_away(write, for_s=policy.record_retry_s, what=f"recording {what}")
 
 
 async def _record(db: Database, run_id: int, claim: Claim, outcome: TrainingResult) -> bool:

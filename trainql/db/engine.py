@@ -8,12 +8,14 @@ ConstraintViolation. Everything else a driver raises is a bug and stays what it 
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import sqlite3
-from collections.abc import AsyncIterator, Iterator
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager, suppress
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import event
 from sqlalchemy.engine import URL, make_url
@@ -35,6 +37,8 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from trainql.config import Settings
 from trainql.errors import DatabaseUnavailable, InsufficientStorage, InvalidInput, TrainqlError
+
+T = TypeVar("T")
 
 logger = logging.getLogger("trainql.db")
 
@@ -192,6 +196,27 @@ def is_outage(exc: BaseException) -> bool:
     if isinstance(exc, DBAPIError):
         return isinstance(translated_driver_error(exc), DatabaseUnavailable)
     return False
+
+
+# Backoff between tries while the database is away.
+RETRY_FIRST_S = 0.2
+RETRY_MAX_S = 2.0
+
+
+async def retried_while_away(call: Callable[[], Awaitable[T]], *, for_s: float, what: str) -> T:
+    """`call()`, tried again with backoff while the database is away (`is_outage`), for at
+    most `for_s` seconds; any other error, or the last outage, is raised."""
+    deadline = time.monotonic() + for_s
+    delay = RETRY_FIRST_S
+    while True:
+        try:
+            return await call()
+        except Exception as exc:
+            if not is_outage(exc) or time.monotonic() + delay > deadline:
+                raise
+            logger.warning("The database is away; %s again in %.1fs", what, delay)
+        await asyncio.sleep(delay)
+        delay = min(delay * 2, RETRY_MAX_S)
 
 
 class Database:

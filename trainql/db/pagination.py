@@ -148,15 +148,19 @@ async def first_keyset_page(
     """The page `keyset_page` answers for a window without cursors, from a statement made by
     `Sort.first_rows` (with `backward` as the window's) and the values of its parameters."""
     assert window.after is None and window.before is None
-    found = list(
-        (await conn.execute(statement, {**params, LIMIT_PARAMETER: window.limit + 1})).all()
-    )
+    bound = {**params, LIMIT_PARAMETER: window.limit + 1}
+    return _page(list((await conn.execute(statement, bound)).all()), window, behind=False)
+
+
+def _page(found: list[Any], window: Window, *, behind: bool) -> KeysetPage[Any]:
+    """The page of `found` (up to limit + 1 rows, the nearest first, in the direction of
+    travel), with `behind` saying whether rows lie behind where it started."""
     more = len(found) > window.limit
     found = found[: window.limit]
     if window.backward:
         found.reverse()
-        return KeysetPage(items=found, has_next=False, has_previous=more)
-    return KeysetPage(items=found, has_next=more, has_previous=False)
+        return KeysetPage(items=found, has_next=behind, has_previous=more)
+    return KeysetPage(items=found, has_next=more, has_previous=behind)
 
 
 async def keyset_page(
@@ -186,10 +190,6 @@ async def keyset_page(
         inclusive=False,
         limit=window.limit + 1,
     )
-    more = len(found) > window.limit
-    found = found[: window.limit]
-    if window.backward:
-        found.reverse()
     behind = start is not None and bool(
         await _seek(
             conn,
@@ -201,6 +201,4 @@ async def keyset_page(
             limit=1,
         )
     )
-    if window.backward:
-        return KeysetPage(items=found, has_next=behind, has_previous=more)
-    return KeysetPage(items=found, has_next=more, has_previous=behind)
+    return _page(found, window, behind=behind)

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import time
 import uuid
 from dataclasses import dataclass
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from trainql.db import datasets as dataset_store
-from trainql.db.engine import is_outage
+from trainql.db.engine import is_outage, retried_while_away
 from trainql.db.pagination import Position
 from trainql.domain import Dataset, DatasetTrainingStatus
 from trainql.errors import InvalidInput, NotFound
@@ -30,11 +28,6 @@ from trainql.resolvers.pagination import (
 from trainql.resolvers.permissions import IS_AUTHENTICATED, require, require_dataset_access
 
 logger = logging.getLogger(__name__)
-
-# How soon an upload whose COMMIT failed first asks whether its row was stored, and how
-# long it waits between tries at most.
-UPLOAD_CHECK_INTERVAL_S = 0.25
-UPLOAD_CHECK_MAX_INTERVAL_S = 5.0
 
 DATASET_NOT_FOUND = "Dataset not found"
 INVALID_TRAINING_STATUS = "training_status must be either 'trained' or 'not_trained'"
@@ -136,32 +129,31 @@ async def create_dataset(*, ctx: Context, name: str, file: AsyncReadable) -> Dat
 
 
 async def remove_unless_recorded(ctx: Context, dataset_id: uuid.UUID, relative_path: str) -> None:
-    """Remove an uploaded file whose row's COMMIT failed, once the database answers that
-    the row is not there; keep it if the row is. Asks again, less and less often, while the
-    database is unreachable, for TRAINQL_RECORD_RETRY_S at most (then the file stays, and a
-    warning says which)."""
-    deadline = time.monotonic() + ctx.settings.record_retry_s
-    interval = UPLOAD_CHECK_INTERVAL_S
-    while True:
-        await asyncio.sleep(interval)
-        # Soon after a blip, then less often through a long outage (each failed try logs).
-        interval = min(interval * 2, UPLOAD_CHECK_MAX_INTERVAL_S)
-        try:
-            async with ctx.db.session() as session:
-                found = await dataset_store.get_dataset(session, dataset_id=dataset_id)
-        except Exception as exc:
-            if not is_outage(exc) or time.monotonic() >= deadline:
-                logger.warning(
-                    "Kept %s: whether dataset %s was recorded could not be read (%s)",
-                    relative_path,
-                    dataset_id,
-                    exc,
-                )
-                return
-            continue
-        if found is None:
-            await remove_stored_file(ctx.settings.data_location, relative_path)
+    """Remove an uploaded file whose row's COMMIT failed, once the database answers that the
+    row is not there; keep it if the row is. Asks again while the database is away, for
+    TRAINQL_RECORD_RETRY_S at most (then the file stays, and a warning says which)."""
+
+    async def read() -> Dataset | None:
+        async with ctx.db.session() as session:
+            return await dataset_store.get_dataset(session, dataset_id=dataset_id)
+
+    try:
+        found = await retried_while_away(
+            read, for_s=ctx.settings.record_retry_s, what=f"asking for dataset {dataset_id}"
+        )
+    except Exception as exc:
+        if not is_outage(exc):
+            logger.exception("Kept %s: reading dataset %s failed", relative_path, dataset_id)
+        else:
+            logger.warning(
+                "Kept %s: whether dataset %s was recorded could not be read (%s)",
+                relative_path,
+                dataset_id,
+                exc,
+            )
         return
+    if found is None:
+        await remove_stored_file(ctx.settings.data_location, relative_path)
 
 
 async def get_dataset(*, ctx: Context, dataset_id: str | uuid.UUID) -> Dataset:
