@@ -425,51 +425,34 @@ def json_problem(body: bytes, max_depth: int) -> MalformedRequest | None:
     return None
 
 
-_QUOTE, _BACKSLASH = ord('"'), ord("\\")
-_OPEN_ARRAY, _CLOSE_ARRAY, _OPEN_OBJECT, _CLOSE_OBJECT = b"[]{}"
+_QUOTE, _OPEN_ARRAY, _OPEN_OBJECT = b'"[{'
+# Every byte but a quote or a bracket: what the skeleton of a body leaves out.
+_NOT_STRUCTURE = bytes(sorted(set(range(256)) - set(b'"[]{}')))
 
 
 def json_nesting_exceeds(body: bytes, max_depth: int) -> bool:
     """True when the arrays and objects of `body` (JSON text) nest deeper than `max_depth`.
 
     Brackets inside strings do not count. Not a validator: on text that is not JSON the
-    answer means nothing, and the parser refuses that text anyway. Fast on ordinary bodies:
-    with no more brackets than the limit, nothing is scanned; otherwise numpy finds the
-    quotes and brackets (a 10,000-row prediction body of 1.3 MB in a few milliseconds, where
-    a Python scan of its 300,000 quotes took 100 ms and more).
+    answer means nothing, and the parser refuses that text anyway. The scan runs on the
+    body's skeleton, its quotes and brackets only (a tenth of a prediction body's bytes), cut
+    out by bytes methods in C, and not at all when the skeleton holds no more brackets than
+    the limit: a 10,000-row prediction body of 3 MB in about 3 ms, where numpy over every
+    byte took 7 ms and a Python scan of its quotes 100 ms and more.
     """
-    if body.count(b"[") + body.count(b"{") <= max_depth:
+    # Escapes out first, read left to right as a JSON parser pairs them: each escaped
+    # backslash, then each escaped quote. Every quote left then opens or closes a string.
+    if b"\\" in body:
+        body = body.replace(b"\\\\", b"").replace(b'\\"', b"")
+    skeleton = body.translate(None, _NOT_STRUCTURE)
+    if skeleton.count(b"[") + skeleton.count(b"{") <= max_depth:
         return False
-    data = np.frombuffer(body, dtype=np.uint8)
-    quotes = np.flatnonzero(data == _QUOTE)
-    if len(quotes) and b"\\" in body:
-        quotes = quotes[~_escaped(body, data, quotes)]
-    # (== and |: np.isin takes ten times as long on bytes)
-    brackets = np.flatnonzero(
-        (data == _OPEN_ARRAY)
-        | (data == _CLOSE_ARRAY)
-        | (data == _OPEN_OBJECT)
-        | (data == _CLOSE_OBJECT)
-    )
+    data = np.frombuffer(skeleton, dtype=np.uint8)
+    quotes = data == _QUOTE
     # A bracket is outside every string when an even number of quotes comes before it.
-    outside = brackets[(np.searchsorted(quotes, brackets) & 1) == 0]
-    if not len(outside):
-        return False
+    outside = ~quotes & ((np.cumsum(quotes, dtype=np.int64) & 1) == 0)
     chars = data[outside]
+    if not len(chars):
+        return False
     depth = np.cumsum(np.where((chars == _OPEN_ARRAY) | (chars == _OPEN_OBJECT), 1, -1))
     return bool(depth.max() > max_depth)
-
-
-def _escaped(body: bytes, data: np.ndarray[Any, Any], quotes: np.ndarray[Any, Any]) -> Any:
-    """Which of the `quotes` (positions) are escaped: preceded by an odd run of backslashes.
-    Only quotes right after a backslash are looked at, one by one (few in real bodies)."""
-    escaped = np.zeros(len(quotes), dtype=bool)
-    candidates = np.flatnonzero(data[np.maximum(quotes - 1, 0)] == _BACKSLASH)
-    for k in candidates.tolist():
-        at = int(quotes[k]) - 1
-        run = 0
-        while at >= 0 and body[at] == _BACKSLASH:
-            run += 1
-            at -= 1
-        escaped[k] = run % 2 == 1
-    return escaped
