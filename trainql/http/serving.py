@@ -1,4 +1,5 @@
-"""Running under uvicorn: HTTP protocols that always set TCP_NODELAY, and a settled heap.
+"""Running under uvicorn: HTTP protocols that always set TCP_NODELAY, a settled heap, and
+large buffers that reuse their memory.
 
 With --workers > 1 uvicorn has been seen leaving Nagle's algorithm on for accepted sockets,
 so small keep-alive responses wait ~40 ms for the client's delayed ACK (uvicorn #3149).
@@ -8,7 +9,10 @@ Setting the option on every connection makes every serving mode behave the same.
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import gc
+import os
+import platform
 import socket
 
 from uvicorn.protocols.http.h11_impl import H11Protocol
@@ -61,6 +65,45 @@ def settle_heap() -> None:
     gc.freeze()
 
 
+# glibc's mallopt parameters (malloc.h), and the environment variables that set them at start.
+_M_TRIM_THRESHOLD, _M_TOP_PAD, _M_MMAP_THRESHOLD = -1, -2, -3
+MALLOC_ENVIRONMENT = ("MALLOC_TRIM_THRESHOLD_", "MALLOC_TOP_PAD_", "MALLOC_MMAP_THRESHOLD_")
+# Buffers up to MMAP come from the heap, up to TRIM of free heap is kept (per arena), and a
+# heap grows by TOP_PAD more than asked. Larger values (64 MB, 256 MB, 64 MB) measured no
+# faster on a 10,000-row prediction.
+MMAP_THRESHOLD_BYTES = 16 * 2**20
+TRIM_THRESHOLD_BYTES = 16 * 2**20
+TOP_PAD_BYTES = 4 * 2**20
+
+
+def keep_large_buffers() -> bool:
+    """Let glibc's malloc reuse the memory of freed large buffers instead of mapping fresh
+    pages for each one. Returns whether the thresholds were set.
+
+    A 10,000-row prediction copies its 3 MB body and 1 MB answer several times (the
+    server's read buffer, the guard, the parser, the answer's format). By default glibc
+    gives every buffer over 128 KB pages of its own (mmap), or returns the top of its heap to
+    the system once 128 KB of it is free, so each request touches fresh pages and pays a
+    page fault for every 4 KB of them. Measured on that request (one worker, 2 cores): 69-70
+    ms with the defaults, 59-60 ms with these thresholds, for 20 MB more resident memory.
+
+    The operator's MALLOC_*_ environment variables win (glibc read them at start), and other
+    C libraries (musl) are left as they are.
+    """
+    if platform.libc_ver()[0] != "glibc" or any(v in os.environ for v in MALLOC_ENVIRONMENT):
+        return False
+    mallopt = ctypes.CDLL(None).mallopt
+    mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
+    return all(
+        mallopt(parameter, value) == 1
+        for parameter, value in (
+            (_M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES),
+            (_M_TRIM_THRESHOLD, TRIM_THRESHOLD_BYTES),
+            (_M_TOP_PAD, TOP_PAD_BYTES),
+        )
+    )
+
+
 def app_factory() -> object:
     """The app for `uvicorn --factory trainql.http.serving:app_factory` (what `serve` runs)."""
     from trainql.app import create_app
@@ -73,4 +116,5 @@ def app_factory() -> object:
     app = create_app()
     app.state.services.models.after_load = settle_heap
     settle_heap()
+    keep_large_buffers()
     return app
