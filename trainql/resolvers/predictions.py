@@ -89,11 +89,13 @@ async def predict_csv(*, ctx: Context, selector: ModelSelector, file: IO[bytes])
     model = await serving_model(ctx=ctx, run=run)
     header = await anyio.to_thread.run_sync(serving.csv_header, file)
     ignored = serving.check_csv_columns(model.columns, header)
-    rows = await anyio.to_thread.run_sync(_check_csv, file, model.columns)
-    if rows == 0:
+    checked = await anyio.to_thread.run_sync(_check_csv, file, model.columns)
+    if checked.rows == 0:
         raise InvalidInput("The CSV file has a header row but no data rows to predict.")
-    lines = _csv_lines(file, model, target_column=run.target_column)
-    return CsvPrediction(run=run, ignored_columns=ignored, rows=rows, chunks=_in_threads(lines))
+    lines = _csv_lines(file, model, target_column=run.target_column, read=checked.only_chunk)
+    return CsvPrediction(
+        run=run, ignored_columns=ignored, rows=checked.rows, chunks=_in_threads(lines)
+    )
 
 
 def _rows(rows: object, *, max_rows: int) -> list[Mapping[str, Any]]:
@@ -237,15 +239,39 @@ def _model_location(ctx: Context, run: TrainingRun) -> str:
 # CSV -------------------------------------------------------------------------------------------
 
 
-def _check_csv(file: IO[bytes], columns: Sequence[FeatureColumn]) -> int:
-    """Every chunk of the file encoded (InvalidInput at the first bad one); the row count."""
-    return sum(len(chunk) for chunk, _feeds in serving.csv_chunks(file, columns))
+@dataclass(frozen=True, slots=True)
+class _CheckedCsv:
+    """A CSV file read whole and found good: its row count and, when it is one chunk, that
+    chunk as read and encoded (predicted from, without reading the file a second time)."""
+
+    rows: int
+    only_chunk: serving.CsvChunk | None
 
 
-def _csv_lines(file: IO[bytes], model: ServingModel, *, target_column: str) -> Iterator[bytes]:
-    for index, (chunk, feeds) in enumerate(serving.csv_chunks(file, model.columns)):
-        out = serving.predictions_frame(chunk, model.run(feeds), target_column=target_column)
-        yield out.to_csv(index=False, header=index == 0).encode()
+def _check_csv(file: IO[bytes], columns: Sequence[FeatureColumn]) -> _CheckedCsv:
+    """Every chunk of the file encoded (InvalidInput at the first bad one)."""
+    rows = 0
+    only: serving.CsvChunk | None = None
+    for index, chunk in enumerate(serving.csv_chunks(file, columns)):
+        rows += len(chunk[0])
+        # Only a file of one chunk is kept: a larger one is read again as it streams, so
+        # that memory holds one chunk at a time.
+        only = chunk if index == 0 else None
+    return _CheckedCsv(rows=rows, only_chunk=only)
+
+
+def _csv_lines(
+    file: IO[bytes],
+    model: ServingModel,
+    *,
+    target_column: str,
+    read: serving.CsvChunk | None = None,
+) -> Iterator[bytes]:
+    chunks = serving.csv_chunks(file, model.columns) if read is None else iter([read])
+    for index, (chunk, feeds) in enumerate(chunks):
+        yield serving.predictions_csv(
+            chunk, model.run(feeds), target_column=target_column, header=index == 0
+        )
 
 
 async def _in_threads(chunks: Iterator[bytes]) -> AsyncIterator[bytes]:
