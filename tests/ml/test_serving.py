@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import io
 import os
 import pickle
 import threading
@@ -280,6 +281,38 @@ def test_csv_chunks_name_the_line_and_column_of_a_bad_value(trained, tmp_path: P
         pytest.raises(InvalidInput, match="Line 27, column 'trend_score': expected a finite"),
     ):
         list(serving.csv_chunks(handle, result.input_schema, chunk_rows=10))
+
+
+def test_a_csv_answer_is_what_pandas_writes_for_the_same_columns():
+    # given: cells that need quoting, missing cells, text that reads as missing, and
+    # probabilities that print in exponent form
+    cells = ["a", "b,c", 'say "hi"', "two\nlines", "é ü", "", "nan", " pad ", "\\", "1.50"]
+    rows = [
+        {"cat": cells[i % len(cells)], "odd, name": cells[(3 * i) % len(cells)]} for i in range(40)
+    ]
+    chunk = pd.read_csv(
+        io.StringIO(pd.DataFrame(rows).to_csv(index=False)), dtype=str, keep_default_na=True
+    )
+    probabilities = np.random.default_rng(1).dirichlet([0.3, 1.0, 1.0], len(chunk))
+    probabilities[:3] = [[1.0, 0.0, 0.0], [1e-05, 0.5, 0.49999], [5e-324, 1e-300, 1.0]]
+    classes = ("HIGH", 'we"ird,class', "é")
+    prediction = serving.RowsPrediction(
+        classes=classes,
+        labels=[classes[i % 3] for i in range(len(chunk))],
+        probabilities=probabilities.tolist(),
+    )
+    expected = chunk.copy()
+    expected["predicted_need, level"] = prediction.labels
+    for j, label in enumerate(classes):
+        expected[f"probability_{label}"] = probabilities[:, j]
+    for header in (True, False):
+        # when
+        written = serving.predictions_csv(
+            chunk, prediction, target_column="need, level", header=header
+        )
+        # then
+        assert written == expected.to_csv(index=False, header=header).encode()
+    assert pd.read_csv(io.BytesIO(written), header=None).shape == (len(chunk), 6)
 
 
 # The cache -------------------------------------------------------------------------------------
