@@ -288,7 +288,13 @@ def test_a_csv_answer_is_what_pandas_writes_for_the_same_columns():
     # probabilities that print in exponent form
     cells = ["a", "b,c", 'say "hi"', "two\nlines", "é ü", "", "nan", " pad ", "\\", "1.50"]
     rows = [
-        {"cat": cells[i % len(cells)], "odd, name": cells[(3 * i) % len(cells)]} for i in range(40)
+        {
+            "cat": cells[i % len(cells)],
+            "odd, name": cells[(3 * i) % len(cells)],
+            # as in a file predicted before and sent again: overwritten in its place
+            "probability_é": "0.5",
+        }
+        for i in range(40)
     ]
     chunk = pd.read_csv(
         io.StringIO(pd.DataFrame(rows).to_csv(index=False)), dtype=str, keep_default_na=True
@@ -305,14 +311,20 @@ def test_a_csv_answer_is_what_pandas_writes_for_the_same_columns():
     expected["predicted_need, level"] = prediction.labels
     for j, label in enumerate(classes):
         expected[f"probability_{label}"] = probabilities[:, j]
-    for header in (True, False):
-        # when
-        written = serving.predictions_csv(
+    # when
+    written = {
+        header: serving.predictions_csv(
             chunk, prediction, target_column="need, level", header=header
         )
-        # then
-        assert written == expected.to_csv(index=False, header=header).encode()
-    assert pd.read_csv(io.BytesIO(written), header=None).shape == (len(chunk), 6)
+        for header in (True, False)
+    }
+    # then
+    for header, text in written.items():
+        assert text == expected.to_csv(index=False, header=header).encode()
+    assert pd.read_csv(io.BytesIO(written[False]), header=None).shape == (len(chunk), 6)
+    assert written[True].startswith(
+        'cat,"odd, name",probability_é,"predicted_need, level",probability_HIGH,'.encode()
+    )
 
 
 # The cache -------------------------------------------------------------------------------------
