@@ -71,6 +71,7 @@ from bench.bench_training import status_kb
 from bench.databases import drop_postgres, fresh_trainql_database
 from bench.load import Client, Request, percentile
 from bench.mlflow_env import mlflow_venv, mlflow_version, server_process
+from tests.datasets_support import chunked_headers, multipart_body
 from tests.live import free_port, live_server, settings_env
 from trainql.constants import DEFAULT_DATASET_PATH, DEFAULT_TARGET_COLUMN
 from trainql.ml.generator import generate_future_skills, write_future_skills_csv
@@ -83,7 +84,6 @@ PASSWORD = "bench-password-123"
 TARGETS = ("graphql", "rest", "csv", "mlflow")
 # Targets measured on batches only: a one-row CSV upload is not how that route is used.
 BATCH_ONLY = ("csv",)
-CSV_BOUNDARY = "trainql-bench-boundary"
 FLOOR = "(me)"  # the floor's row in the table: no model
 ROW_SET = 20  # distinct rows the one-row requests cycle through
 CHECK_ROWS = 200
@@ -265,14 +265,7 @@ def trainql_calls(base_url: str, token: str, model: Model) -> dict[str, Call]:
 
     def csv_body(rows: list[dict[str, Any]]) -> bytes:
         text: bytes = pd.DataFrame.from_records(rows).to_csv(index=False).encode()
-        return (
-            (
-                f'--{CSV_BOUNDARY}\r\nContent-Disposition: form-data; name="file"; '
-                'filename="rows.csv"\r\nContent-Type: text/csv\r\n\r\n'
-            ).encode()
-            + text
-            + f"\r\n--{CSV_BOUNDARY}--\r\n".encode()
-        )
+        return multipart_body({}, {"file": ("rows.csv", text)})
 
     def csv_answer(body: bytes) -> tuple[list[str], list[list[float]]]:
         frame = pd.read_csv(io.BytesIO(body))
@@ -280,10 +273,7 @@ def trainql_calls(base_url: str, token: str, model: Model) -> dict[str, Call]:
         probabilities = frame[[f"probability_{c}" for c in classes]].to_numpy().tolist()
         return [str(label) for label in frame[predicted]], probabilities
 
-    csv_headers = {
-        "Authorization": headers["Authorization"],
-        "Content-Type": f"multipart/form-data; boundary={CSV_BOUNDARY}",
-    }
+    csv_headers = chunked_headers({"Authorization": headers["Authorization"]})
     return {
         "graphql": Call(base_url, "/graphql", headers, graphql_body, graphql_answer),
         "csv": Call(
