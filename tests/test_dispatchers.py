@@ -516,8 +516,11 @@ def test_a_split_fit_builds_trees_on_both_workers_and_predicts_as_the_local_exec
             )
         assert response.status_code == 201, response.text
         tasks = stream.data
-    # then: batches of trees ran on both workers
-    batches = [t for t in tasks if str(t["key"]).startswith("batch_of__parallel_build_trees")]
+    # then: batches of trees ran on both workers. joblib names a batch
+    # "batch_of__parallel_build_trees_1_calls", or "mixed_batch_of_..." once it holds more
+    # than one call (scikit-learn wraps each call in its own function), as batches grow on
+    # a fast machine.
+    batches = [t for t in tasks if "batch_of__parallel_build_trees_" in str(t["key"])]
     assert len({t["worker"] for t in batches}) == 2, [(t["key"], t["worker"]) for t in tasks]
     # and the model predicts exactly as the local executor's for the same data
     local_csv = tmp_path / "large.csv"
