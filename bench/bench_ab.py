@@ -21,7 +21,10 @@ from /proc) before and after: CPU ms per request is what a change saves, and it 
 less with other load on the machine than wall-clock times do. (PostgreSQL's own CPU is not
 in it.) `--inprocess N` measures instead each side's app in a process of its own (httpx over ASGI,
 bench/request_cost.py): CPU ms per request over N requests of each kind, the sides
-alternating, a fresh process per side and round; the steadiest measure on a loaded machine.
+alternating, a fresh process per side and round. `--instructions N` runs that process under
+callgrind and counts millions of instructions per request instead (bench/callgrind_marks.py):
+the same count for the same code whatever the machine's load, so the one measure that shows
+a step of a few per cent on a shared machine; about 50 times slower (N of 20, `--rounds 2`).
 Prints medians over rounds and new / base ratios (below 1 is faster for times, above 1 for
 requests/s); writes bench/results/ab-<stamp>.json.
 """
@@ -56,6 +59,7 @@ from bench.bench_mlflow_peer import (
     analyze,
 )
 from bench.bench_runs import fill
+from bench.callgrind_marks import ENVIRONMENT, build_library, callgrind_command, dumped_totals
 from bench.databases import admin_url, create_postgres, drop_postgres
 from bench.load import (
     Client,
@@ -183,6 +187,39 @@ def measure_in_process(
     return results
 
 
+def measure_instructions(
+    args: argparse.Namespace, urls: dict[str, str], sides: Sides, state: Path
+) -> dict[str, dict[str, list[float]]]:
+    """Millions of instructions per request of each side's app, as `measure_in_process` runs
+    it but under callgrind (bench/callgrind_marks.py): the same count for the same code
+    whatever the machine's load, so a step of a few per cent shows."""
+    library = str(build_library())
+    results: dict[str, dict[str, list[float]]] = {side: {} for side in SIDES}
+    for round_index in range(args.rounds):
+        order = SIDES if round_index % 2 == 0 else SIDES[::-1]
+        print(f"round {round_index + 1}/{args.rounds} ({', '.join(order)})", flush=True)
+        for side in order:
+            out_dir = state / f"callgrind-{side}-{round_index}"
+            out_dir.mkdir()
+            command = [
+                *callgrind_command(out_dir), sys.executable, "-m", "bench.request_cost",
+                urls[side], sides.tokens[side], str(sides.run_id), str(args.instructions),
+                str(args.warmup),
+            ]  # fmt: skip
+            # A fixed hash seed: set and dict orders, and so the instructions, repeat.
+            env = {**sides.envs[side], ENVIRONMENT: library, "PYTHONHASHSEED": "0"}
+            done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
+            if done.returncode != 0:
+                raise RuntimeError(f"{side}: {done.stderr[-2000:]}")
+            totals = dumped_totals(out_dir)
+            for name, instructions in totals.items():
+                per_request = instructions / args.instructions / 1e6
+                results[side].setdefault(f"{name}, M instructions", []).append(per_request)
+            shown = {name: round(n / args.instructions / 1e6, 3) for name, n in totals.items()}
+            print(f"  {side}: {json.dumps(shown)}", flush=True)
+    return results
+
+
 def check_same_bytes(bases: dict[str, str], requests: dict[str, dict[str, Request]]) -> None:
     """Both sides answer every request with the same status and bytes (REST's absolute
     `next` links aside, which name each server's own port)."""
@@ -287,7 +324,9 @@ def main(args: argparse.Namespace) -> None:
     urls = {side: create_postgres(args.pg_server, f"trainql_bench_ab_{side}") for side in SIDES}
     try:
         sides = prepare(args, state, trees, urls)
-        if args.inprocess:
+        if args.instructions:
+            results = measure_instructions(args, urls, sides, state)
+        elif args.inprocess:
             results = measure_in_process(args, urls, sides)
         else:
             results = measure_live(args, state, sides)
@@ -338,6 +377,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         metavar="N",
         help="instead of live servers: N requests of each kind in-process per side and round, "
         "reporting CPU ms per request (far steadier on a loaded machine)",
+    )
+    parser.add_argument(
+        "--instructions",
+        type=int,
+        default=0,
+        metavar="N",
+        help="as --inprocess, but counting each side's instructions per request under "
+        "callgrind (valgrind): the same count whatever the machine's load; about 50x slower, "
+        "so N of 20 and --rounds 2 are plenty",
     )
     parser.add_argument(
         "--pg-server",

@@ -397,7 +397,7 @@ def measure(
                 print(
                     f"  load {connection:<10} {target:<8} {load.requests_per_s:>7.1f} req/s"
                     f"  p50 {load.p50_ms:>7.1f} ms  p99 {load.p99_ms:>7.1f} ms"
-                    f"  errors {load.errors}",
+                    f"  errors {load.errors}  client {load.client_cores:.2f} cores",
                     flush=True,
                 )
                 record(
@@ -409,6 +409,7 @@ def measure(
                         "p50_ms": load.p50_ms,
                         "p99_ms": load.p99_ms,
                         "errors": load.errors,
+                        "client_cores": load.client_cores,
                     },
                 )
     return list(rows.values())

@@ -121,6 +121,9 @@ class LoadResult:
     requests_per_s: float
     p50_ms: float
     p99_ms: float
+    # CPU the client threads themselves used, in cores (1.0 = one core busy the whole time):
+    # on a machine the client shares with the servers, what the servers could not have.
+    client_cores: float
 
 
 def concurrent_load(
@@ -156,11 +159,13 @@ def concurrent_load(
     for worker in workers:
         worker.start()
     began = time.perf_counter()
+    client_cpu = time.process_time()
     deadline = began + seconds
     start.wait()
     for worker in workers:
         worker.join(seconds + 60)
     elapsed = time.perf_counter() - began
+    client_cpu = time.process_time() - client_cpu
     if crashed:
         raise RuntimeError(f"{len(crashed)} client thread(s) crashed") from crashed[0]
     flat = [s * 1000 for per_thread in latencies for s in per_thread]
@@ -174,6 +179,7 @@ def concurrent_load(
         requests_per_s=round(len(flat) / elapsed, 1),
         p50_ms=round(statistics.median(flat), 2),
         p99_ms=round(percentile(flat, 0.99), 2),
+        client_cores=round(client_cpu / elapsed, 3),
     )
 
 

@@ -8,12 +8,17 @@ CPU milliseconds per request (this process's user + system time: the app and the
 client, which is the same on both sides of a comparison; PostgreSQL's own time is not in it).
 The `trainql` imported is whichever PYTHONPATH puts first, so the same script measures any
 commit.
+
+Under callgrind (bench_ab --instructions), each kind's timed requests are also marked
+(bench/callgrind_marks.py), so that the instructions they executed are dumped under its name.
 """
 
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
+import math
 import sys
 import tempfile
 import time
@@ -25,8 +30,10 @@ from asgi_lifespan import LifespanManager
 
 from bench.bench_mlflow_peer import GRAPHQL_FILTER, GRAPHQL_PAGE, GRAPHQL_RUN, REST_FILTERED
 from bench.bench_mlflow_peer import REST_PAGE as REST_FIRST
+from bench.callgrind_marks import Marks
 from trainql.app import create_app
 from trainql.config import Settings
+from trainql.resolvers import auth
 
 
 def requests_for(run_id: int) -> dict[str, tuple[str, str, Any]]:
@@ -48,10 +55,20 @@ def requests_for(run_id: int) -> dict[str, tuple[str, str, Any]]:
     }
 
 
+def keep_tokens() -> None:
+    """Under callgrind a request takes about half a second, so the token cache's half-second
+    entries would expire every request or two, and a lookup that a live server makes once per
+    hundreds of requests would be counted in many (and in a number that depends on timing).
+    The token was looked up in the warm-up; it is kept from then on."""
+    for cache in auth._token_caches.values():
+        cache.ttl = math.inf
+
+
 async def measure(url: str, token: str, run_id: int, requests: int, warmup: int) -> dict[str, Any]:
     state = Path(tempfile.mkdtemp(prefix="trainql-cost-"))
     app = create_app(Settings(state_dir=state, database_url=url, log_level="WARNING"))
     out: dict[str, float] = {}
+    marks = Marks.from_environment()
     async with LifespanManager(app):
         transport = httpx.ASGITransport(app=app)
         headers = {"Authorization": f"Token {token}"}
@@ -61,11 +78,21 @@ async def measure(url: str, token: str, run_id: int, requests: int, warmup: int)
             for name, (method, path, body) in requests_for(run_id).items():
                 for i in range(warmup + requests):
                     if i == warmup:
+                        if marks is not None:
+                            keep_tokens()
+                            # As a served process settles its heap (http/serving.settle_heap):
+                            # else a full collection of the whole heap lands in some counts
+                            # and not in others.
+                            gc.collect()
+                            gc.freeze()
+                            marks.zero()
                         started = time.process_time()
                     response = await client.request(method, path, json=body)
                     if response.status_code != 200 or '"errors"' in response.text[:20]:
                         raise RuntimeError(f"{name}: {response.status_code} {response.text[:300]}")
                 out[name] = (time.process_time() - started) * 1000 / requests
+                if marks is not None:
+                    marks.dump(name)
     return out
 
 
