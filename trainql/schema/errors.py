@@ -11,10 +11,12 @@ from graphql import ExecutionResult as GraphQLExecutionResult
 from graphql import GraphQLError, GraphQLSyntaxError
 from starlette.responses import Response
 from strawberry.extensions import SchemaExtension
+from strawberry.extensions.runner import SchemaExtensionsRunner
 from strawberry.types import ExecutionContext
 from strawberry.types.execution import PreExecutionError
 
 from trainql.errors import DatabaseUnavailable, InsufficientStorage, TrainqlError
+from trainql.schema.extension_hooks import CachedHooksRunner
 
 logger = logging.getLogger("trainql.graphql")
 
@@ -150,7 +152,13 @@ def request_error_body(error: TrainqlError) -> dict[str, Any]:
 
 
 class TrainqlSchema(strawberry.Schema):
-    """Logs unexpected errors with their traceback; domain errors are the client's business."""
+    """Logs unexpected errors with their traceback; domain errors are the client's business.
+    Its extensions' hooks are found once per class (schema/extension_hooks.py)."""
+
+    def create_extensions_runner(
+        self, execution_context: ExecutionContext, extensions: list[SchemaExtension]
+    ) -> SchemaExtensionsRunner:
+        return CachedHooksRunner(execution_context=execution_context, extensions=extensions)
 
     def process_errors(
         self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
