@@ -106,6 +106,30 @@ def _count_field_executions(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     return executed
 
 
+def _the_general_way(monkeypatch: pytest.MonkeyPatch) -> None:
+    """From now on nothing completes in one pass, plans kept from earlier operations
+    included."""
+    monkeypatch.setattr(TrainqlExecutionContext, "_plain_completer", lambda *_args: None)
+    monkeypatch.setattr(
+        TrainqlExecutionContext,
+        "_kept_plan",
+        lambda _self, type_, details, plan: plan(type_, details),
+    )
+
+
+def _count_plans(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Record the name of every field whose plan is worked out (a spy: it calls through)."""
+    planned: list[str] = []
+    original = TrainqlExecutionContext._plain_field
+
+    def plain_field(self: Any, parent_type: Any, details: Any) -> Any:
+        planned.append(details[0].node.name.value)
+        return original(self, parent_type, details)
+
+    monkeypatch.setattr(TrainqlExecutionContext, "_plain_field", plain_field)
+    return planned
+
+
 @pytest.mark.parametrize(
     "variables",
     [
@@ -126,7 +150,7 @@ async def test_a_page_completed_in_one_pass_answers_what_graphql_cores_own_does(
     one_pass = await _post(client, headers, WIDE_PAGE, variables)
     one_pass_fields = len(executed)
     # and: the same page when no list completes in one pass
-    monkeypatch.setattr(TrainqlExecutionContext, "_plain_completer", lambda *_args: None)
+    _the_general_way(monkeypatch)
     executed.clear()
     general = await _post(client, headers, WIDE_PAGE, variables)
     # then: the same bytes, for one field executed the general way instead of hundreds
@@ -174,7 +198,8 @@ async def test_a_run_by_id_executes_only_its_fields_with_resolvers_the_general_w
     # when
     one_pass = await _post(client, hr.headers, RUN, variables)
     one_pass_fields = sorted(executed)
-    monkeypatch.setattr(TrainqlExecutionContext, "_plain_completer", lambda *_args: None)
+    _the_general_way(monkeypatch)
+    executed.clear()
     general = await _post(client, hr.headers, RUN, variables)
     # then: the same bytes; only the fields whose resolvers take the request's info went
     # through graphql-core's resolver call
@@ -187,6 +212,64 @@ async def test_a_run_by_id_executes_only_its_fields_with_resolvers_the_general_w
         "perClassMetrics",
         "trainingRun",
     ]
+    assert len(executed) > len(one_pass_fields)  # the general way did run every field
+
+
+async def test_a_document_sent_again_is_answered_from_the_plans_of_the_first_time(
+    client: httpx.AsyncClient, factory: Factory, monkeypatch: pytest.MonkeyPatch
+):
+    # given: two runs, and a spy on the planning of fields
+    hr = await factory.hr_staff()
+    run = await factory.training_run(trained_by_id=hr.user.id)
+    other = await factory.training_run(trained_by_id=hr.user.id, notes="another")
+    planned = _count_plans(monkeypatch)
+    # when: the same document, for one run and then the other
+    first = await _post(client, hr.headers, RUN, {"id": str(run.id)})
+    first_plans = len(planned)
+    planned.clear()
+    again = await _post(client, hr.headers, RUN, {"id": str(other.id)})
+    # then: planned once, and each answer is its own run's
+    assert first_plans > 0 and planned == []
+    assert f'"id":"{run.id}"'.encode() in first and f'"id":"{other.id}"'.encode() in again
+    assert b'"notes":"another"' in again and b'"notes":"another"' not in first
+
+
+# Directives inside selections the one pass plans whole (an object field's, as a page's
+# nodes' would be): what they keep depends on each operation's variables.
+DIRECTED = """
+query Run($id: ID!, $withRoles: Boolean!, $skipF1: Boolean!) {
+  trainingRun(id: $id) {
+    id
+    trainedBy { username roles @include(if: $withRoles) }
+    metrics { accuracy ...F1 @skip(if: $skipF1) }
+  }
+}
+fragment F1 on Metrics { f1Score }
+"""
+
+
+async def test_a_document_with_directives_is_planned_for_each_operations_variables(
+    client: httpx.AsyncClient, factory: Factory
+):
+    # given: a run
+    hr = await factory.hr_staff()
+    run = await factory.training_run(trained_by_id=hr.user.id)
+    answers = []
+    # when: one document with @include and @skip, sent with its variables one way, the other
+    # way, and the first way again
+    for flag in (True, False, True):
+        variables = {"id": str(run.id), "withRoles": flag, "skipF1": not flag}
+        response = await client.post(
+            "/graphql", json={"query": DIRECTED, "variables": variables}, headers=hr.headers
+        )
+        answers.append(response.json()["data"]["trainingRun"])
+    # then: each answer has exactly the fields its own variables select
+    with_all, bare, with_all_again = answers
+    assert list(with_all["trainedBy"]) == ["username", "roles"]
+    assert list(with_all["metrics"]) == ["accuracy", "f1Score"]
+    assert bare["trainedBy"] == {"username": hr.user.username}
+    assert list(bare["metrics"]) == ["accuracy"]
+    assert with_all_again == with_all
 
 
 # A schema of its own for values no stored run can hold: what the one pass must not answer.

@@ -22,23 +22,33 @@ build a value from the object and nothing else).
 A plain field of any object outside such a list (a run by id's scalars, its metrics, its
 trainer) is answered the same way, each field on its own: one that is not plain, or whose
 value is not, goes through graphql-core's `execute_field`.
+
+How each field and list is answered (its plan) is worked out once per process, not once per
+operation, for documents the parser cache keeps (so the same node objects come back): keyed
+by the nodes and the type, per schema. A selection that carries any directive (@include and
+@skip depend on the operation's variables, @defer on more) is planned per operation.
 """
 
 from __future__ import annotations
 
 import contextlib
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 from operator import attrgetter
 from typing import Any, Protocol, runtime_checkable
 
 from graphql import (
+    FieldNode,
+    FragmentSpreadNode,
     GraphQLField,
     GraphQLList,
     GraphQLNonNull,
     GraphQLObjectType,
     GraphQLOutputType,
     GraphQLResolveInfo,
+    GraphQLSchema,
+    InlineFragmentNode,
     Undefined,
     is_leaf_type,
 )
@@ -100,6 +110,13 @@ def _unwrap(type_: GraphQLOutputType) -> GraphQLOutputType:
     return type_
 
 
+# Most plans kept per schema; past it the oldest go. A document brings one per selected
+# object field and list, and the parser cache keeps 512 documents.
+PLAN_CACHE_SIZE = 4096
+Plans = dict[tuple[Any, ...], tuple[Any, ...]]
+_plans: weakref.WeakKeyDictionary[GraphQLSchema, Plans] = weakref.WeakKeyDictionary()
+
+
 class TrainqlExecutionContext(StrawberryGraphQLCoreExecutionContext):
     """Strawberry's execution context, letting `SelfCompleting` lists complete themselves,
     and completing plain fields and lists of plain objects in one pass."""
@@ -122,7 +139,8 @@ class TrainqlExecutionContext(StrawberryGraphQLCoreExecutionContext):
         # them, is answered without a resolve-info object and Strawberry's wrapper.
         cached = self._plain_fields.get(id(field_details_list))
         if cached is None:
-            cached = (field_details_list, self._plain_field(parent_type, field_details_list))
+            plan = self._kept_plan(parent_type, field_details_list, self._plain_field)
+            cached = (field_details_list, plan)
             self._plain_fields[id(field_details_list)] = cached
         plain = cached[1]
         if plain is not None:
@@ -164,7 +182,7 @@ class TrainqlExecutionContext(StrawberryGraphQLCoreExecutionContext):
             if completed is not None:
                 return completed
         elif isinstance(result, list) and not self._has_middleware():
-            complete = self._plain_completer(return_type, field_details_list)
+            complete = self._kept_plan(return_type, field_details_list, self._plain_completer)
             if complete is not None:
                 # NotPlain, or anything a plain resolver raised: the general way reports it.
                 with contextlib.suppress(Exception):
@@ -172,6 +190,54 @@ class TrainqlExecutionContext(StrawberryGraphQLCoreExecutionContext):
         return super().complete_list_value(
             return_type, field_details_list, info, path, result, position_context
         )
+
+    def _kept_plan(
+        self,
+        type_: Any,
+        field_details_list: FieldDetailsList,
+        plan: Callable[[Any, FieldDetailsList], Any],
+    ) -> Any:
+        """`plan(type_, field_details_list)`, worked out once per process for these nodes and
+        type unless the selection under them carries a directive (see the module's
+        docstring). The entry holds the nodes and the type, so their ids stay theirs."""
+        nodes = tuple(details.node for details in field_details_list)
+        key = (id(type_), *map(id, nodes), self._has_middleware())
+        plans = _plans.get(self.schema)
+        if plans is None:
+            plans = _plans.setdefault(self.schema, {})
+        found = plans.get(key)
+        if found is not None:
+            return found[-1]
+        planned = plan(type_, field_details_list)
+        if not self._carries_directives(nodes):
+            if len(plans) >= PLAN_CACHE_SIZE:
+                plans.pop(next(iter(plans)))
+            plans[key] = (type_, nodes, planned)
+        return planned
+
+    def _carries_directives(self, nodes: tuple[FieldNode, ...]) -> bool:
+        """Whether any directive appears on these nodes or anywhere under them, fragments
+        included (then what collection keeps of them depends on the operation)."""
+        todo: list[Any] = list(nodes)
+        spread: set[str] = set()
+        while todo:
+            node = todo.pop()
+            if node.directives:
+                return True
+            if isinstance(node, FragmentSpreadNode):
+                name = node.name.value
+                details = self.fragments.get(name)
+                if getattr(node, "arguments", None):
+                    return True  # fragment arguments (experimental) depend on variables too
+                if name in spread or details is None:
+                    continue
+                spread.add(name)
+                if details.definition.directives:
+                    return True
+                todo.extend(details.definition.selection_set.selections)
+            elif isinstance(node, (FieldNode, InlineFragmentNode)) and node.selection_set:
+                todo.extend(node.selection_set.selections)
+        return False
 
     def _has_middleware(self) -> bool:
         # Strawberry passes a manager on every request; it holds the extensions that
