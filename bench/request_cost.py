@@ -3,7 +3,8 @@
     python -m bench.request_cost URL TOKEN RUN_ID REQUESTS WARMUP
 
 Serves the app in-process (httpx over ASGI, no sockets) on the database at URL, sends each of
-bench_ab's requests WARMUP times untimed, then REQUESTS times, and prints one JSON object:
+bench_ab's requests WARMUP times untimed (all kinds before any is timed), then each kind
+REQUESTS times, and prints one JSON object:
 CPU milliseconds per request (this process's user + system time: the app and the in-process
 client, which is the same on both sides of a comparison; PostgreSQL's own time is not in it).
 The `trainql` imported is whichever PYTHONPATH puts first, so the same script measures any
@@ -75,21 +76,30 @@ async def measure(url: str, token: str, run_id: int, requests: int, warmup: int)
         async with httpx.AsyncClient(
             transport=transport, base_url="http://bench", headers=headers
         ) as client:
-            for name, (method, path, body) in requests_for(run_id).items():
-                for i in range(warmup + requests):
-                    if i == warmup:
-                        if marks is not None:
-                            keep_tokens()
-                            # As a served process settles its heap (http/serving.settle_heap):
-                            # else a full collection of the whole heap lands in some counts
-                            # and not in others.
-                            gc.collect()
-                            gc.freeze()
-                            marks.zero()
-                        started = time.process_time()
-                    response = await client.request(method, path, json=body)
-                    if response.status_code != 200 or '"errors"' in response.text[:20]:
-                        raise RuntimeError(f"{name}: {response.status_code} {response.text[:300]}")
+            kinds = requests_for(run_id)
+
+            async def send(name: str, method: str, path: str, body: Any) -> None:
+                response = await client.request(method, path, json=body)
+                if response.status_code != 200 or '"errors"' in response.text[:20]:
+                    raise RuntimeError(f"{name}: {response.status_code} {response.text[:300]}")
+
+            # Every kind warmed before any is measured: what one kind leaves warm for the
+            # next (statements prepared, caches filled) is then in no count.
+            for name, (method, path, body) in kinds.items():
+                for _ in range(warmup):
+                    await send(name, method, path, body)
+            if marks is not None:
+                keep_tokens()
+                # As a served process settles its heap (http/serving.settle_heap): else a full
+                # collection of the whole heap lands in some counts and not in others.
+                gc.collect()
+                gc.freeze()
+            for name, (method, path, body) in kinds.items():
+                if marks is not None:
+                    marks.zero()
+                started = time.process_time()
+                for _ in range(requests):
+                    await send(name, method, path, body)
                 out[name] = (time.process_time() - started) * 1000 / requests
                 if marks is not None:
                     marks.dump(name)
