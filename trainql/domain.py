@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import enum
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -89,6 +89,16 @@ class ClassMetrics:
     recall: float
     f1_score: float
     support: int
+
+
+def class_metrics_fields(metrics: ClassMetrics) -> dict[str, float | int]:
+    """One class's metrics by field name, in field order: what `dataclasses.asdict` answers
+    for these plain values, without its recursive deep copy (a REST run detail spent more
+    on asdict than on the rest of its serializing)."""
+    return {name: getattr(metrics, name) for name in _CLASS_METRIC_FIELDS}
+
+
+_CLASS_METRIC_FIELDS = tuple(f.name for f in fields(ClassMetrics))
 
 
 class FeatureKind(enum.StrEnum):

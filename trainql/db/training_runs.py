@@ -3,7 +3,6 @@ filtered, ordered lists (keyset pages for cursors, offset pages for page numbers
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import uuid
 from collections.abc import Callable, Sequence
@@ -53,6 +52,7 @@ from trainql.domain import (
     TrainingRunOrderField,
     TrainingRunStatus,
     User,
+    class_metrics_fields,
 )
 from trainql.training_request import Hyperparameters
 
@@ -76,7 +76,7 @@ TRAINER_PREFIX = "trainer_"
 
 def class_metrics_json(metrics: ClassMetrics) -> dict[str, float | int]:
     """One class's metrics as the `per_class_metrics` column stores them (its field names)."""
-    return dataclasses.asdict(metrics)
+    return class_metrics_fields(metrics)
 
 
 def hyperparameters_json(hyperparameters: Hyperparameters) -> dict[str, Any]:

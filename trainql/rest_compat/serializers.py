@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import dataclasses
 from datetime import UTC, datetime
 from typing import Any
 
-from trainql.domain import Dataset, TrainingRun, TrainingRunStatus
+from trainql.domain import Dataset, TrainingRun, TrainingRunStatus, class_metrics_fields
 
 
 def iso_utc(value: datetime) -> str:
@@ -55,7 +54,7 @@ def training_run_detail(run: TrainingRun) -> dict[str, Any]:
         "training_duration_seconds": run.training_duration_seconds,
         "per_class_metrics": {
             # The legacy per-class keys are ClassMetrics' field names.
-            label: dataclasses.asdict(m)
+            label: class_metrics_fields(m)
             for label, m in details.per_class_metrics.items()
         },
         "features_used": list(details.features_used),
