@@ -4,15 +4,19 @@ for byte, as graphql-core's field-by-field completion, with a fraction of its fi
 from __future__ import annotations
 
 import enum
+import gc
 import math
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any
 
 import httpx
 import pytest
 import strawberry
+from strawberry.extensions import ParserCache
 
 from tests.factories import Factory
+from trainql.schema import execution
 from trainql.schema.execution import TrainqlExecutionContext
 
 BASE = datetime(2025, 6, 1, tzinfo=UTC)
@@ -341,3 +345,30 @@ async def test_a_value_the_one_pass_cannot_answer_is_reported_as_graphql_core_do
         (e.message, e.path) for e in want.errors or []
     ]
     assert bool(got.errors) == (case != "none")
+
+
+async def test_the_plans_of_a_document_go_when_the_parser_cache_lets_it_go():
+    # given: a schema whose parser cache keeps one document
+    schema = strawberry.Schema(
+        query=Query,
+        execution_context_class=TrainqlExecutionContext,
+        extensions=[partial(ParserCache, maxsize=1)],
+    )
+    documents = [
+        f'{{ items(case: "none") {{ name size }} n{i}: item(case: "none") {{ name }} }}'
+        for i in range(3)
+    ]
+    gc.collect()
+    before = len(execution._plans)
+    # when: one document, sent twice
+    for _ in range(2):
+        assert not (await schema.execute(documents[0])).errors
+    gc.collect()
+    kept_for_one = len(execution._plans) - before
+    # and: two others after it, each pushing the one before out of the cache
+    for document in documents[1:]:
+        assert not (await schema.execute(document)).errors
+    gc.collect()
+    # then: plans were kept for the document in the cache, and only for it
+    assert kept_for_one == 1
+    assert len(execution._plans) - before == 1

@@ -23,10 +23,11 @@ A plain field of any object outside such a list (a run by id's scalars, its metr
 trainer) is answered the same way, each field on its own: one that is not plain, or whose
 value is not, goes through graphql-core's `execute_field`.
 
-How each field and list is answered (its plan) is worked out once per process, not once per
-operation, for documents the parser cache keeps (so the same node objects come back): keyed
-by the nodes and the type, per schema. A selection that carries any directive (@include and
-@skip depend on the operation's variables, @defer on more) is planned per operation.
+How each field and list is answered (its plan) is worked out once per document, not once per
+operation: the parser cache hands back the same node objects for a document sent again, and
+the plans are kept with its operation node, weakly, so that they go when the cache lets the
+document go. A selection that carries any directive (@include and @skip depend on the
+operation's variables, @defer on more) is planned per operation.
 """
 
 from __future__ import annotations
@@ -47,8 +48,8 @@ from graphql import (
     GraphQLObjectType,
     GraphQLOutputType,
     GraphQLResolveInfo,
-    GraphQLSchema,
     InlineFragmentNode,
+    OperationDefinitionNode,
     Undefined,
     is_leaf_type,
 )
@@ -110,11 +111,11 @@ def _unwrap(type_: GraphQLOutputType) -> GraphQLOutputType:
     return type_
 
 
-# Most plans kept per schema; past it the oldest go. A document brings one per selected
-# object field and list, and the parser cache keeps 512 documents.
-PLAN_CACHE_SIZE = 4096
+# Plans by operation node, for as long as that node lives (while the parser cache keeps its
+# document, or a request runs it): a plan never outlives its document, and a stream of
+# distinct documents keeps no more alive than the cache does.
 Plans = dict[tuple[Any, ...], tuple[Any, ...]]
-_plans: weakref.WeakKeyDictionary[GraphQLSchema, Plans] = weakref.WeakKeyDictionary()
+_plans: weakref.WeakKeyDictionary[OperationDefinitionNode, Plans] = weakref.WeakKeyDictionary()
 
 
 class TrainqlExecutionContext(StrawberryGraphQLCoreExecutionContext):
@@ -197,21 +198,19 @@ class TrainqlExecutionContext(StrawberryGraphQLCoreExecutionContext):
         field_details_list: FieldDetailsList,
         plan: Callable[[Any, FieldDetailsList], Any],
     ) -> Any:
-        """`plan(type_, field_details_list)`, worked out once per process for these nodes and
+        """`plan(type_, field_details_list)`, worked out once per document for these nodes and
         type unless the selection under them carries a directive (see the module's
         docstring). The entry holds the nodes and the type, so their ids stay theirs."""
         nodes = tuple(details.node for details in field_details_list)
         key = (id(type_), *map(id, nodes), self._has_middleware())
-        plans = _plans.get(self.schema)
+        plans = _plans.get(self.operation)
         if plans is None:
-            plans = _plans.setdefault(self.schema, {})
+            plans = _plans.setdefault(self.operation, {})
         found = plans.get(key)
         if found is not None:
             return found[-1]
         planned = plan(type_, field_details_list)
         if not self._carries_directives(nodes):
-            if len(plans) >= PLAN_CACHE_SIZE:
-                plans.pop(next(iter(plans)))
             plans[key] = (type_, nodes, planned)
         return planned
 
