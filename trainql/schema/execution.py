@@ -113,9 +113,28 @@ def _unwrap(type_: GraphQLOutputType) -> GraphQLOutputType:
 
 # Plans by operation node, for as long as that node lives (while the parser cache keeps its
 # document, or a request runs it): a plan never outlives its document, and a stream of
-# distinct documents keeps no more alive than the cache does.
+# distinct documents keeps no more alive than the cache does. Keyed by the node's id with a
+# weak reference to it, not by the node (a WeakKeyDictionary): an AST node's hash and
+# equality walk its whole tree, which made every lookup cost more than the plan it found.
 Plans = dict[tuple[Any, ...], tuple[Any, ...]]
-_plans: weakref.WeakKeyDictionary[OperationDefinitionNode, Plans] = weakref.WeakKeyDictionary()
+_plans: dict[int, tuple[weakref.ref[OperationDefinitionNode], Plans]] = {}
+
+
+def _plans_of(operation: OperationDefinitionNode) -> Plans:
+    """The plans kept for `operation` (an empty dict the first time)."""
+    key = id(operation)
+    entry = _plans.get(key)
+    if entry is not None and entry[0]() is operation:
+        return entry[1]
+    plans: Plans = {}
+
+    def forget(reference: weakref.ref[OperationDefinitionNode]) -> None:
+        # Only this node's entry: another node may have its id by now.
+        if _plans.get(key, (None,))[0] is reference:
+            del _plans[key]
+
+    _plans[key] = (weakref.ref(operation, forget), plans)
+    return plans
 
 
 class TrainqlExecutionContext(StrawberryGraphQLCoreExecutionContext):
@@ -127,6 +146,8 @@ class TrainqlExecutionContext(StrawberryGraphQLCoreExecutionContext):
         # Per selected field (graphql-core's field details list, kept alive with its entry so
         # that its id is not reused): how to answer it in one pass, or None.
         self._plain_fields: dict[int, tuple[FieldDetailsList, PlainField | None]] = {}
+        # The operation's kept plans (see `_plans_of`), looked up on first use.
+        self._operation_plans: Plans | None = None
 
     def execute_field(
         self,
@@ -203,9 +224,9 @@ class TrainqlExecutionContext(StrawberryGraphQLCoreExecutionContext):
         docstring). The entry holds the nodes and the type, so their ids stay theirs."""
         nodes = tuple(details.node for details in field_details_list)
         key = (id(type_), *map(id, nodes), self._has_middleware())
-        plans = _plans.get(self.operation)
+        plans = self._operation_plans
         if plans is None:
-            plans = _plans.setdefault(self.operation, {})
+            plans = self._operation_plans = _plans_of(self.operation)
         found = plans.get(key)
         if found is not None:
             return found[-1]
