@@ -33,7 +33,6 @@ operation's variables, @defer on more) is planned per operation.
 from __future__ import annotations
 
 import contextlib
-import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 from operator import attrgetter
@@ -58,6 +57,8 @@ from graphql.pyutils import Path
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from strawberry.schema.schema_converter import GraphQLCoreConverter
 from strawberry.types.field import StrawberryField
+
+from trainql.schema.node_memo import NodeMemo
 
 TYPENAME = "__typename"
 # Directives collect_subfields has already applied; any other (@stream) is graphql-core's.
@@ -112,29 +113,9 @@ def _unwrap(type_: GraphQLOutputType) -> GraphQLOutputType:
 
 
 # Plans by operation node, for as long as that node lives (while the parser cache keeps its
-# document, or a request runs it): a plan never outlives its document, and a stream of
-# distinct documents keeps no more alive than the cache does. Keyed by the node's id with a
-# weak reference to it, not by the node (a WeakKeyDictionary): an AST node's hash and
-# equality walk its whole tree, which made every lookup cost more than the plan it found.
+# document, or a request runs it): a plan never outlives its document.
 Plans = dict[tuple[Any, ...], tuple[Any, ...]]
-_plans: dict[int, tuple[weakref.ref[OperationDefinitionNode], Plans]] = {}
-
-
-def _plans_of(operation: OperationDefinitionNode) -> Plans:
-    """The plans kept for `operation` (an empty dict the first time)."""
-    key = id(operation)
-    entry = _plans.get(key)
-    if entry is not None and entry[0]() is operation:
-        return entry[1]
-    plans: Plans = {}
-
-    def forget(reference: weakref.ref[OperationDefinitionNode]) -> None:
-        # Only this node's entry: another node may have its id by now.
-        if _plans.get(key, (None,))[0] is reference:
-            del _plans[key]
-
-    _plans[key] = (weakref.ref(operation, forget), plans)
-    return plans
+_plans: NodeMemo[OperationDefinitionNode, Plans] = NodeMemo(dict)
 
 
 class TrainqlExecutionContext(StrawberryGraphQLCoreExecutionContext):
@@ -146,7 +127,7 @@ class TrainqlExecutionContext(StrawberryGraphQLCoreExecutionContext):
         # Per selected field (graphql-core's field details list, kept alive with its entry so
         # that its id is not reused): how to answer it in one pass, or None.
         self._plain_fields: dict[int, tuple[FieldDetailsList, PlainField | None]] = {}
-        # The operation's kept plans (see `_plans_of`), looked up on first use.
+        # The operation's kept plans (see `_plans`), looked up on first use.
         self._operation_plans: Plans | None = None
 
     def execute_field(
@@ -226,7 +207,7 @@ class TrainqlExecutionContext(StrawberryGraphQLCoreExecutionContext):
         key = (id(type_), *map(id, nodes), self._has_middleware())
         plans = self._operation_plans
         if plans is None:
-            plans = self._operation_plans = _plans_of(self.operation)
+            plans = self._operation_plans = _plans.of(self.operation)
         found = plans.get(key)
         if found is not None:
             return found[-1]
