@@ -4,6 +4,7 @@ import strawberry
 from strawberry.scalars import JSON
 
 from trainql.resolvers.predictions import ModelSelector
+from trainql.schema.input_plans import plan_inputs
 
 
 @strawberry.input(
@@ -31,3 +32,7 @@ class PredictInput:
             model_version=self.model_version,
             alias=self.alias,
         )
+
+
+# Every prediction converts it (schema/input_plans.py).
+plan_inputs(PredictInput)

@@ -9,6 +9,7 @@ import strawberry
 
 from trainql import domain
 from trainql.schema.enums import OrderDirection, TrainingRunOrderField, TrainingRunStatus
+from trainql.schema.input_plans import plan_inputs
 from trainql.training_request import Hyperparameters, TrainRequest, describe
 
 
@@ -109,3 +110,7 @@ class TrainingRunOrderInput:
 
     def to_domain(self) -> domain.TrainingRunOrder:
         return domain.TrainingRunOrder(field=self.field, direction=self.direction)
+
+
+# Every page request converts these two (schema/input_plans.py).
+plan_inputs(TrainingRunFilterInput, TrainingRunOrderInput)
