@@ -122,6 +122,28 @@ async def test_a_page_past_the_end_or_not_a_page_is_404(
     assert response.json() == {"detail": "Invalid page."}
 
 
+async def test_a_repeated_parameter_counts_its_last_value_and_an_empty_one_none(
+    client: httpx.AsyncClient, factory: Factory
+):
+    # given: 25 completed runs
+    reader = await factory.manager()
+    completed = await _runs(factory, 25)
+
+    async def ids(query: str) -> list[int]:
+        response = await client.get(f"{LIST}?{query}", headers=reader.headers)
+        assert response.status_code == 200, response.text
+        return [run["id"] for run in response.json()["results"]]
+
+    # then: page and page_size take their last value
+    assert await ids("page_size=50&page_size=10") == completed[::-1][:10]
+    assert await ids("page=9&page=2&page_size=10") == completed[::-1][10:20]
+    # and: empty filters filter nothing; an empty page_size is the default
+    assert await ids("status=&trained_by=&page_size=") == completed[::-1][:20]
+    # and: an unknown status among repeated ones is refused
+    response = await client.get(f"{LIST}?status=COMPLETED&status=NOPE", headers=reader.headers)
+    assert response.status_code == 400
+
+
 async def test_page_one_of_an_empty_list_is_empty(client: httpx.AsyncClient, factory: Factory):
     reader = await factory.manager()
     response = await client.get(LIST, headers=reader.headers)
@@ -266,3 +288,18 @@ async def test_rest_list_and_graphql_query_agree(
         )
         for n in nodes
     ]
+
+
+async def test_the_list_parameters_are_described_in_the_openapi_document(
+    client: httpx.AsyncClient,
+):
+    document = (await client.get("/api/openapi.json")).json()
+    parameters = document["paths"]["/api/training/runs"]["get"]["parameters"]
+    assert [(p["name"], p["in"], p["required"]) for p in parameters] == [
+        ("page", "query", False),
+        ("page_size", "query", False),
+        ("status", "query", False),
+        ("trained_by", "query", False),
+    ]
+    status = parameters[2]["schema"]["anyOf"]
+    assert status == [{"type": "array", "items": {"type": "string"}}, {"type": "null"}]

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from trainql.domain import TrainingRunFilter, TrainingRunStatus
@@ -30,16 +30,37 @@ def _page_url(request: Request, page: int) -> str:
     return str(request.url.include_query_params(page=page))
 
 
-@route(router, "/runs/", methods=["GET"])
-async def training_run_list_view(
-    request: Request,
-    ctx: ContextDep,
-    *,
-    page: str | None = None,
-    page_size: str | None = None,
-    status: Annotated[list[str] | None, Query()] = None,
-    trained_by: str | None = None,
-) -> dict[str, Any]:
+def _query_parameter(name: str, schema: dict[str, Any]) -> dict[str, Any]:
+    title = name.replace("_", " ").title()
+    return {
+        "name": name,
+        "in": "query",
+        "required": False,
+        "schema": {"anyOf": [schema, {"type": "null"}], "title": title},
+    }
+
+
+# The list's query parameters are read from the request by hand (below) and described here,
+# as FastAPI described them when it read them: its reading of four optional strings (the
+# checks of each parameter's annotation, a pydantic validation each) cost 0.4 M of the 8.2 M
+# instructions of a filtered page (callgrind, the in-process client included), with nothing
+# to refuse.
+LIST_PARAMETERS = {
+    "parameters": [
+        _query_parameter("page", {"type": "string"}),
+        _query_parameter("page_size", {"type": "string"}),
+        _query_parameter("status", {"type": "array", "items": {"type": "string"}}),
+        _query_parameter("trained_by", {"type": "string"}),
+    ]
+}
+
+
+@route(router, "/runs/", methods=["GET"], openapi_extra=LIST_PARAMETERS)
+async def training_run_list_view(request: Request, ctx: ContextDep) -> dict[str, Any]:
+    query = request.query_params
+    # As FastAPI read them: a repeated parameter's last value, every value of `status`.
+    page, page_size, trained_by = query.get("page"), query.get("page_size"), query.get("trained_by")
+    status = query.getlist("status")
     # `status` may repeat or be comma-separated: ?status=COMPLETED,FAILED.
     statuses = None
     if status:
