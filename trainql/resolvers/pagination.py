@@ -10,11 +10,14 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import re
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Generic, TypeVar
+
+import pydantic_core
 
 from trainql.db.pagination import KeysetPage, Position, Window
 from trainql.errors import InvalidInput
@@ -27,6 +30,26 @@ CURSOR_VERSION = 1
 # json.dumps with options builds an encoder on every call, and a page encodes a cursor per
 # row: one encoder, the same bytes.
 _CURSOR_JSON = json.JSONEncoder(separators=(",", ":"))
+# Text that json and pydantic_core write alike: ASCII but DEL (json writes DEL and every
+# character past ASCII as a \u escape, pydantic_core as it is). A timestamp's ISO text is.
+_PLAIN_TEXT = re.compile("[\x00-\x7e]*")
+
+
+def _cursor_json(document: dict[str, Any]) -> bytes:
+    """`document` as compact JSON, the same bytes as `_CURSOR_JSON` writes.
+
+    pydantic_core writes a document of ints and plain text in a fifth of json's time (0.9
+    against 4.2 µs, 20 cursors a page); anything else (a float, whose text the two write
+    differently: 1e-05 and 1e-5; other text) is left to json.
+    """
+    for value in document.values():
+        if not (
+            value is None
+            or type(value) is int
+            or (type(value) is str and _PLAIN_TEXT.fullmatch(value) is not None)
+        ):
+            return _CURSOR_JSON.encode(document).encode()
+    return pydantic_core.to_json(document)
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,7 +129,7 @@ class CursorCodec:
     def encode(self, position: Position) -> str:
         document = {"v": CURSOR_VERSION, "o": self.order, "k": self.key_to_json(position.key)}
         document["i"] = self.id_to_json(position.id)
-        raw = _CURSOR_JSON.encode(document).encode()
+        raw = _cursor_json(document)
         return base64.urlsafe_b64encode(raw).decode("ascii")
 
     def decode(self, cursor: str, *, argument: str) -> Position:
