@@ -127,3 +127,14 @@ async def test_reading_runs_needs_a_role(client: httpx.AsyncClient, factory: Fac
     assert error_codes(body) == ["FORBIDDEN"]
     body = await graphql(client, RUN, {"id": str(run.id)})
     assert error_codes(body) == ["UNAUTHENTICATED"]
+
+
+async def test_the_run_id_is_described_in_the_openapi_document(client: httpx.AsyncClient):
+    document = (await client.get("/api/openapi.json")).json()
+    [parameter] = document["paths"]["/api/training/runs/{run_id}"]["get"]["parameters"]
+    assert parameter == {
+        "name": "run_id",
+        "in": "path",
+        "required": True,
+        "schema": {"type": "string", "title": "Run Id"},
+    }
