@@ -11,7 +11,7 @@ import pytest
 import strawberry
 
 from tests.factories import error_codes, graphql
-from tests.schema.test_limits import app_with, refusal
+from tests.limits_support import app_with, refusal
 from trainql.config import Settings
 from trainql.schema import document_cache
 from trainql.schema.document_cache import DocumentValidationCache, SafeParserCache

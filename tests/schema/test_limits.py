@@ -2,33 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-from typing import Any
-
 import httpx
 from graphql import get_introspection_query
 
 from tests.factories import error_codes, graphql
-from tests.lifespan import app_lifespan
-from trainql.app import create_app
+from tests.limits_support import app_with, refusal
 from trainql.config import Settings
-
-
-@asynccontextmanager
-async def app_with(settings: Settings, **overrides: Any) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(settings.model_copy(update=overrides))
-    async with app_lifespan(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
-            yield http
-
-
-def refusal(body: dict[str, Any]) -> dict[str, Any]:
-    assert body.get("data") is None
-    [error] = body["errors"]
-    assert error["extensions"]["code"] == "QUERY_TOO_COMPLEX"
-    return dict(error)
 
 
 async def test_graphiql_introspection_passes_the_default_limits(client: httpx.AsyncClient):
