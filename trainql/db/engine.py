@@ -221,6 +221,19 @@ async def retried_while_away(call: Callable[[], Awaitable[T]], *, for_s: float, 
         delay = min(delay * 2, RETRY_MAX_S)
 
 
+def utc_session_options(options: str | tuple[str, ...] | None) -> str:
+    """The connection's startup `options` (the URL's own, if it has any) with the session's
+    time zone set to UTC.
+
+    psycopg reads a timestamptz in the session's time zone. Under a server's `Etc/UTC` (the
+    Debian default) or any named zone, that is a ZoneInfo conversion per value, and UTCDateTime
+    converts the result to UTC again; under `UTC` psycopg makes the value in UTC directly. The
+    values are the same instants either way: no statement here depends on the session's zone.
+    """
+    given = options if isinstance(options, str | None) else " ".join(options)
+    return " ".join(part for part in (given, "-c TimeZone=UTC") if part)
+
+
 def load_json(text: str | bytes) -> Any:
     """A JSON column's value, as json.loads reads it, in a tenth of its time.
 
@@ -252,8 +265,11 @@ class Database:
             "json_deserializer": load_json,
         }
         if target.get_backend_name() == "postgresql":
-            # Without it, a database host that drops packets holds a request for minutes.
-            kwargs["connect_args"] = {"connect_timeout": max(1, round(pool.connect_timeout_s))}
+            kwargs["connect_args"] = {
+                # Without it, a database host that drops packets holds a request for minutes.
+                "connect_timeout": max(1, round(pool.connect_timeout_s)),
+                "options": utc_session_options(target.query.get("options")),
+            }
         self.engine: AsyncEngine = create_async_engine(target, **kwargs)
         self._engines = [self.engine]
         if target.get_backend_name() == "sqlite":
