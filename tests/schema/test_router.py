@@ -142,3 +142,21 @@ async def test_a_multipart_body_without_a_boundary_is_400_in_the_graphql_shape(
             {"message": "Missing boundary in multipart.", "extensions": {"code": "BAD_REQUEST"}}
         ]
     }
+
+
+@pytest.mark.parametrize(
+    ("method", "params", "body"),
+    [
+        ("POST", None, {"query": "{ __typename }"}),
+        ("GET", {"query": "{ __typename }"}, None),
+    ],
+)
+async def test_an_answer_carries_one_content_length_that_is_its_bodys(
+    client: httpx.AsyncClient, method: str, params: dict[str, str] | None, body: object
+):
+    # The router builds each request's context itself (FastAPI's dependencies skipped); the
+    # sub-response resolvers may set headers on must not add a second, empty length.
+    response = await client.request(method, "/graphql", params=params, json=body)
+    assert response.status_code == 200
+    assert response.json() == {"data": {"__typename": "Query"}}
+    assert response.headers.get_list("content-length") == [str(len(response.content))]
