@@ -204,7 +204,7 @@ def measure_instructions(
             command = [
                 *callgrind_command(out_dir), sys.executable, "-m", "bench.request_cost",
                 urls[side], sides.tokens[side], str(sides.run_id), str(args.instructions),
-                str(args.warmup),
+                str(args.warmup), *(["elsewhere"] if args.elsewhere else []),
             ]  # fmt: skip
             env = {
                 **sides.envs[side],
@@ -393,6 +393,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="as --inprocess, but counting each side's instructions per request under "
         "callgrind (valgrind): the same count whatever the machine's load; about 50x slower, "
         "so N of 20 and --rounds 2 are plenty",
+    )
+    parser.add_argument(
+        "--elsewhere",
+        action="store_true",
+        help="with --instructions: also the requests the peer bench does not send (a cursor "
+        "page, by accuracy, me, an APQ GET, a batch of 10, REST's 2nd and 500th pages)",
     )
     parser.add_argument(
         "--pg-server",
