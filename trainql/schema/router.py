@@ -131,7 +131,9 @@ class ContextRoute(APIRoute):
     two values with nothing to validate. The route stays as declared, so OpenAPI describes it
     as before; `get_route_handler`, FastAPI's point for a route class of one's own, answers
     with the router's handler, which builds the same context directly. (The WebSocket route
-    is another class and keeps FastAPI's: a handshake is not a hot path.)
+    is another class and keeps FastAPI's: a handshake is not a hot path.) So dependencies
+    given to this router or to its `include_router` are not solved for these two routes: put
+    such a check in the context builder instead.
     """
 
     handler: Callable[[Request], Coroutine[Any, Any, Response]] | None = None
