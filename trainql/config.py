@@ -75,10 +75,13 @@ class Settings(BaseSettings):
         "ONNX form); the least recently used are dropped beyond it.",
     )
     database_pool_size: int = Field(
-        10, ge=1, description="Database connections each process keeps open."
+        10,
+        ge=1,
+        description="Database connections each process keeps open, per pool (one for reads, "
+        "one for sessions).",
     )
     database_max_overflow: int = Field(
-        20, ge=0, description="Connections opened beyond the pool size under load."
+        20, ge=0, description="Connections opened beyond each pool's size under load."
     )
     database_pool_timeout_s: float = Field(
         10.0,
