@@ -153,9 +153,14 @@ def documents_from(names: list[str], variables: str, run_id: int) -> list[Docume
 # Requests -----------------------------------------------------------------------------------
 
 
+def apq_extensions(query: str) -> dict[str, Any]:
+    """The `extensions` of an automatic persisted query for `query` (Apollo's shape)."""
+    return {"persistedQuery": {"version": 1, "sha256Hash": query_hash(query)}}
+
+
 def variants(doc: Document) -> dict[str, Send]:
     """The requests to time for one document; the operations per request are in OPS."""
-    extensions = {"persistedQuery": {"version": 1, "sha256Hash": query_hash(doc.query)}}
+    extensions = apq_extensions(doc.query)
     get_params = {"extensions": json.dumps(extensions)}
     if doc.variables:
         get_params["variables"] = json.dumps(doc.variables)
@@ -196,7 +201,7 @@ def check_answers(doc: Document, bodies: dict[str, Any]) -> None:
 
 async def register(http: httpx.AsyncClient, doc: Document) -> None:
     """Register the document as an automatic persisted query (Apollo's full-query retry)."""
-    extensions = {"persistedQuery": {"version": 1, "sha256Hash": query_hash(doc.query)}}
+    extensions = apq_extensions(doc.query)
     response = await http.post(
         "/graphql", json={"query": doc.query, "variables": doc.variables, "extensions": extensions}
     )

@@ -34,6 +34,7 @@ from urllib.parse import urlencode
 import httpx
 from asgi_lifespan import LifespanManager
 
+from bench.bench_graphql_transport import apq_extensions
 from bench.bench_mlflow_peer import (
     GRAPHQL_BY_ACCURACY,
     GRAPHQL_FILTER,
@@ -46,7 +47,6 @@ from bench.callgrind_marks import Marks
 from trainql.app import create_app
 from trainql.config import Settings
 from trainql.resolvers import auth
-from trainql.schema.persisted_queries import query_hash
 
 
 def requests_for(run_id: int) -> dict[str, tuple[str, str, Any]]:
@@ -75,7 +75,7 @@ ME = "{ me { username roles } }"
 def elsewhere_requests(run_id: int, after: str) -> dict[str, tuple[str, str, Any]]:
     """The requests of `elsewhere`; `after` is the first page's end cursor, as this side's
     own code wrote it."""
-    extensions = {"persistedQuery": {"version": 1, "sha256Hash": query_hash(GRAPHQL_PAGE)}}
+    extensions = apq_extensions(GRAPHQL_PAGE)
     apq_get = "/graphql?" + urlencode(
         {"extensions": json.dumps(extensions), "variables": json.dumps({"filter": GRAPHQL_FILTER})}
     )
@@ -102,7 +102,7 @@ def elsewhere_requests(run_id: int, after: str) -> dict[str, tuple[str, str, Any
 async def register_page(client: httpx.AsyncClient) -> str:
     """The filtered page registered as a persisted query (Apollo's full-query retry), and the
     first page's end cursor."""
-    extensions = {"persistedQuery": {"version": 1, "sha256Hash": query_hash(GRAPHQL_PAGE)}}
+    extensions = apq_extensions(GRAPHQL_PAGE)
     body = {"query": GRAPHQL_PAGE, "variables": {"filter": GRAPHQL_FILTER}}
     registered = await client.post("/graphql", json={**body, "extensions": extensions})
     registered.raise_for_status()
@@ -146,7 +146,7 @@ async def measure(
             # Every kind warmed before any is measured: what one kind leaves warm for the
             # next (statements prepared, caches filled) is then in no count.
             for name, (method, path, body) in kinds.items():
-                for _ in range(warmup):
+                for _ in range(max(warmup, 1)):
                     answer = (await send(name, method, path, body)).json()
                 # Every answer of a batch checked once for errors (not in the counts).
                 for item in answer if isinstance(answer, list) else [answer]:
